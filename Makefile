@@ -1,0 +1,26 @@
+# The two set-up commands: `make demo` and `make test`. Both work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck clean
+
+$(BIN)/courier: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+demo: $(BIN)/courier
+	$(BIN)/python -m examples.demo --workspace demo-workspace
+
+test: $(BIN)/courier
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/courier
+	$(BIN)/pip install --quiet ruff mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) demo-workspace .pytest_cache

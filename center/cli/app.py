@@ -1,0 +1,53 @@
+"""The `center` command: import, verify and keep clinics' studies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from common.boundary import DEBUG_VARIABLE
+from common.environment import Environment
+from center.cli import courier as courier_cli
+from center.cli import importer as import_cli
+from center.cli import init as init_cli
+from center.cli.state import CenterState
+
+app = typer.Typer(
+    name="center",
+    help="Import couriers' bundles and keep clinics' studies for their retention period.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    archive: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--archive", envvar="CENTER_ARCHIVE", help="The archive folder."),
+    ] = None,
+    operator: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--operator", envvar="CENTER_OPERATOR",
+                     help="Your name; every action is logged with it."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+) -> None:
+    """Import couriers' bundles and keep clinics' studies for their retention period."""
+    if debug:
+        os.environ[DEBUG_VARIABLE] = "1"
+    ctx.obj = CenterState(Environment.from_process(), archive, operator)
+
+
+app.command("init")(init_cli.init)
+app.command("import")(import_cli.import_drive)
+app.add_typer(courier_cli.app, name="courier")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,54 @@
+"""`center courier ...`: the registry of courier devices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from common.boundary import error_boundary
+from center.cli.state import state
+from center.core.archive import open_archive
+from center.core.devices import enroll as enroll_device
+from center.core.devices import list_devices
+
+app = typer.Typer(help="Enrol and list courier devices.", no_args_is_help=True)
+
+
+@app.command("enroll")
+@error_boundary
+def enroll(
+    ctx: typer.Context,
+    card: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="The device card file from `courier init`.")],
+) -> None:
+    """Allow a courier device to deliver bundles (check its fingerprint with the courier)."""
+    st = state(ctx)
+    operator = st.require_operator()
+    with open_archive(st.require_archive()) as archive:
+        device = enroll_device(archive, card.read_bytes(), operator=operator, now=st.env.now())
+    Console().print(f"Enrolled [bold]{device.device_id}[/bold] ({device.operator}), "
+                    f"fingerprint [bold]{device.fingerprint}[/bold].")
+
+
+@app.command("list")
+@error_boundary
+def list_(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """List enrolled courier devices."""
+    st = state(ctx)
+    with open_archive(st.require_archive()) as archive:
+        devices = list_devices(archive)
+    if as_json:
+        typer.echo(json.dumps([d.__dict__ for d in devices], indent=2))
+        return
+    table = Table("Device", "Operator", "Fingerprint", "Status", "Enrolled")
+    for d in devices:
+        table.add_row(d.device_id, d.operator, d.fingerprint, d.status, d.enrolled_at)
+    Console().print(table)

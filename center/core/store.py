@@ -1,0 +1,63 @@
+"""The content-addressed object store of the embedded default: ``objects/ab/cd/<sha256>``.
+
+Objects are written first (temp file in the archive's ``tmp/``, fsync, rename, fsync dir); the
+catalog references them afterwards, so a crash leaves at most unreferenced objects, which
+``center check`` reports. Putting an object that already exists is a no-op: re-import is
+idempotent. The interface (put, open, exists, path) is small on purpose, so an S3-compatible
+store with object lock can stand behind it later (DESIGN.md s7).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from common.errors import StorageError
+from common.fsio import fsync_dir
+
+
+class ObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self.path(sha256).open("rb")
+
+    def put_file(self, tmp: Path, sha256: str) -> bool:
+        """Move the fsynced temporary file *tmp* into place as *sha256*; False if already there.
+
+        *tmp* must be on the same filesystem (the archive's tmp/ folder).
+        """
+        final = self.path(sha256)
+        if final.is_file():
+            tmp.unlink()
+            return False
+        try:
+            if not final.parent.is_dir():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                fsync_dir(final.parent.parent)
+                fsync_dir(final.parent.parent.parent)
+            os.replace(tmp, final)
+            os.chmod(final, 0o444)
+            fsync_dir(final.parent)
+        except OSError as exc:
+            hint = "The archive disk is full: free space, then import again." if (
+                exc.errno == errno.ENOSPC) else None
+            raise StorageError(f"cannot store object {sha256[:12]}: {exc.strerror}",
+                               hint=hint) from exc
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        """Every stored object's sha256."""
+        for path in sorted(self.root.glob("??/??/*")):
+            if path.is_file() and len(path.name) == 64:
+                yield path.name

@@ -1,0 +1,198 @@
+"""Verifying a bundle without any secret key (courier, clinic, intake desk, center).
+
+Order: format version, signature of the tag manifest against the device key named in bag-info
+(and, when the caller says which keys it trusts, that the signer is one of them), every tag file
+against the tag manifest, then the payload against the manifest: each missing, extra, truncated
+or altered file is named. A bundle without its signature is *unsealed*, never valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.bundle import format as fmt
+from common.bundle.writer import hash_file
+from common.crypto import fingerprint, verify_signature
+from common.errors import BundleDamaged, BundleFormatUnsupported
+
+# Defect kinds, stable strings used in reports, JSON output and tests.
+UNSIGNED = "unsigned"
+BAD_SIGNATURE = "bad-signature"
+WRONG_SIGNER = "wrong-signer"
+FORMAT_UNSUPPORTED = "format-unsupported"
+MALFORMED = "malformed"
+MISSING = "missing"
+EXTRA = "extra"
+TRUNCATED = "truncated"
+ALTERED = "altered"
+
+
+@dataclass(frozen=True)
+class Defect:
+    kind: str
+    path: str
+    detail: str = ""
+
+    def describe(self) -> str:
+        return f"{self.path}: {self.kind}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of :func:`verify_bundle`; ``valid`` only when sealed with no defect."""
+
+    bundle_dir: Path
+    info: fmt.BagInfo | None = None
+    defects: list[Defect] = field(default_factory=list)
+
+    @property
+    def bundle_id(self) -> str:
+        return self.info.bundle_id if self.info else self.bundle_dir.name
+
+    @property
+    def sealed(self) -> bool:
+        return not any(d.kind == UNSIGNED for d in self.defects)
+
+    @property
+    def valid(self) -> bool:
+        return not self.defects
+
+    def kinds(self) -> set[str]:
+        return {d.kind for d in self.defects}
+
+
+def verify_bundle(
+    bundle_dir: Path,
+    *,
+    trusted: Callable[[str], bool] | None = None,
+    check_payload: bool = True,
+    on_object: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Check *bundle_dir* and list every defect found.
+
+    *trusted* receives the signer's fingerprint and says whether that device may sign bundles;
+    without it, any correctly signed bundle passes the signature step (integrity only).
+    *on_object* is called with each payload file's size, for progress display.
+    """
+    report = VerifyReport(bundle_dir)
+    sig_path = bundle_dir / fmt.SIGNATURE
+    if not sig_path.exists():
+        report.defects.append(Defect(UNSIGNED, fmt.SIGNATURE, "no signature: bundle not sealed"))
+    try:
+        report.info = fmt.BagInfo.parse((bundle_dir / fmt.BAG_INFO).read_bytes())
+    except FileNotFoundError:
+        report.defects.append(Defect(MISSING, fmt.BAG_INFO))
+    except BundleFormatUnsupported as exc:
+        report.defects.append(Defect(FORMAT_UNSUPPORTED, fmt.BAG_INFO, exc.message))
+        return report
+    except BundleDamaged as exc:
+        report.defects.append(Defect(MALFORMED, fmt.BAG_INFO, exc.message))
+    try:
+        tagmanifest = (bundle_dir / fmt.TAGMANIFEST).read_bytes()
+    except FileNotFoundError:
+        report.defects.append(Defect(MISSING, fmt.TAGMANIFEST))
+        tagmanifest = None
+    if tagmanifest is not None and report.sealed:
+        _check_signature(report, sig_path, tagmanifest, trusted)
+    if tagmanifest is not None:
+        _check_tags(report, bundle_dir, tagmanifest)
+    if check_payload:
+        _check_payload(report, bundle_dir, on_object)
+    return report
+
+
+def _check_signature(
+    report: VerifyReport, sig_path: Path, tagmanifest: bytes, trusted: Callable[[str], bool] | None
+) -> None:
+    if report.info is None:
+        report.defects.append(Defect(BAD_SIGNATURE, fmt.SIGNATURE, "signer unknown: no bag-info"))
+        return
+    try:
+        signature = base64.b64decode(sig_path.read_bytes().strip(), validate=True)
+    except (binascii.Error, ValueError):
+        report.defects.append(Defect(BAD_SIGNATURE, fmt.SIGNATURE, "not a base64 signature"))
+        return
+    public = report.info.device_public_key
+    if fingerprint(public) != report.info.device_fingerprint:
+        report.defects.append(
+            Defect(BAD_SIGNATURE, fmt.BAG_INFO, "device key and fingerprint disagree")
+        )
+        return
+    if not verify_signature(public, fmt.SIGNATURE_CONTEXT + tagmanifest, signature):
+        report.defects.append(
+            Defect(BAD_SIGNATURE, fmt.SIGNATURE, "signature does not match the tag manifest")
+        )
+        return
+    if trusted is not None and not trusted(report.info.device_fingerprint):
+        report.defects.append(
+            Defect(WRONG_SIGNER, fmt.SIGNATURE, f"signed by {report.info.device_fingerprint}")
+        )
+
+
+def _check_tags(report: VerifyReport, bundle_dir: Path, tagmanifest: bytes) -> None:
+    try:
+        expected = fmt.parse_checksums(tagmanifest, fmt.TAGMANIFEST)
+    except BundleDamaged as exc:
+        report.defects.append(Defect(MALFORMED, fmt.TAGMANIFEST, exc.message))
+        return
+    for name in fmt.TAG_FILES:
+        if name not in expected:
+            report.defects.append(Defect(MALFORMED, fmt.TAGMANIFEST, f"does not list {name}"))
+    known = {*fmt.TAG_FILES, fmt.TAGMANIFEST, fmt.SIGNATURE, fmt.DATA}
+    for path in sorted(bundle_dir.iterdir()):
+        if path.name not in known:
+            report.defects.append(Defect(EXTRA, path.name, "not part of a bundle"))
+    for name, digest in sorted(expected.items()):
+        path = bundle_dir / name
+        if not path.is_file():
+            report.defects.append(Defect(MISSING, name))
+        elif hash_file(path)[0] != digest:
+            report.defects.append(Defect(ALTERED, name, "differs from the tag manifest"))
+
+
+def _check_payload(
+    report: VerifyReport, bundle_dir: Path, on_object: Callable[[int], None] | None
+) -> None:
+    try:
+        manifest = fmt.parse_checksums((bundle_dir / fmt.MANIFEST).read_bytes(), fmt.MANIFEST)
+        sizes = fmt.parse_sizes((bundle_dir / fmt.PAYLOAD_SIZES).read_bytes(), fmt.PAYLOAD_SIZES)
+    except FileNotFoundError as exc:
+        name = Path(str(exc.filename)).name
+        if not any(d.path == name and d.kind == MISSING for d in report.defects):
+            report.defects.append(Defect(MISSING, name))
+        manifest, sizes = None, {}
+    except BundleDamaged as exc:
+        report.defects.append(Defect(MALFORMED, fmt.MANIFEST, exc.message))
+        manifest, sizes = None, {}
+    present = {
+        p.relative_to(bundle_dir).as_posix()
+        for p in (bundle_dir / fmt.DATA).rglob("*")
+        if p.is_file() or p.is_symlink()
+    } if (bundle_dir / fmt.DATA).is_dir() else set()
+    if manifest is None:
+        return
+    for relpath in sorted(present - manifest.keys()):
+        report.defects.append(Defect(EXTRA, relpath, "not in the manifest"))
+    for relpath, digest in sorted(manifest.items()):
+        path = bundle_dir / relpath
+        if relpath not in present:
+            report.defects.append(Defect(MISSING, relpath))
+            continue
+        if path.is_symlink():
+            report.defects.append(Defect(ALTERED, relpath, "a symbolic link, not a file"))
+            continue
+        actual, size = hash_file(path)
+        if on_object is not None:
+            on_object(size)
+        if actual == digest:
+            continue
+        expected_size = sizes.get(relpath)
+        if expected_size is not None and size < expected_size:
+            detail = f"{size} of {expected_size} bytes"
+            report.defects.append(Defect(TRUNCATED, relpath, detail))
+        else:
+            report.defects.append(Defect(ALTERED, relpath, "content differs from the manifest"))

@@ -1,0 +1,82 @@
+"""Durable file-system primitives: atomic small-file writes, fsync of files and directories.
+
+Every small file (configuration, cards, receipts, BagIt tag files) is written with
+:func:`atomic_write`: a temporary file in the same directory, fsync, ``os.replace``, fsync of the
+directory, as borg's ``SaveFile``. A crash leaves either the old or the new content, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+TEMP_SUFFIX = ".tmp-partial"
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry so that a rename or create inside it survives a power cut."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path_for(path: Path) -> Path:
+    """A unique temporary name beside *path*, recognisable by :data:`TEMP_SUFFIX` for clean-up."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """Yield a binary file whose content replaces *path* atomically when the block succeeds."""
+    tmp = temp_path_for(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write *data* to *path* atomically and durably."""
+    with atomic_output(path, mode=mode) as fh:
+        fh.write(data)
+
+
+def remove_temp_files(directory: Path) -> int:
+    """Delete temporary files left by an interrupted write below *directory*; return how many."""
+    removed = 0
+    if not directory.exists():
+        return 0
+    for tmp in directory.rglob(f"*{TEMP_SUFFIX}"):
+        tmp.unlink()
+        removed += 1
+    return removed
+
+
+def evict_from_cache(path: Path) -> None:
+    """Ask the kernel to drop *path* from the page cache so a re-read comes from the device.
+
+    Used before sealing a bundle: the read-back must see what the drive holds, not what the
+    laptop still remembers. Best effort where ``posix_fadvise`` is not available.
+    """
+    if not hasattr(os, "posix_fadvise"):
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)

@@ -1,0 +1,23 @@
+"""A tiny progress protocol: core functions report, the CLI renders (rich) or ignores."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def phase(self, name: str, total: int | None = None, *, unit: str = "files") -> None:
+        """A new phase begins; *total* units are expected (None when unknown)."""
+
+    def advance(self, units: int = 1, *, nbytes: int = 0) -> None:
+        """*units* more are done, *nbytes* bytes with them."""
+
+
+class NoProgress:
+    """Progress that shows nothing (tests, --json)."""
+
+    def phase(self, name: str, total: int | None = None, *, unit: str = "files") -> None:
+        return None
+
+    def advance(self, units: int = 1, *, nbytes: int = 0) -> None:
+        return None

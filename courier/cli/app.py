@@ -1,0 +1,51 @@
+"""The `courier` command: the field operator's tool for a clinic visit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from common.boundary import DEBUG_VARIABLE
+from common.environment import Environment
+from courier.cli import device as device_cli
+from courier.cli import drive as drive_cli
+from courier.cli import pull as pull_cli
+from courier.cli.state import CourierState, default_home
+from courier.core.device import CourierHome
+
+app = typer.Typer(
+    name="courier",
+    help="Carry a clinic's flagged studies to the storage center on an encrypted drive.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    home: Annotated[
+        Optional[Path],  # noqa: UP045 - typer needs Optional on older Pythons' introspection
+        typer.Option("--home", envvar="COURIER_HOME",
+                     help="Folder holding this device's keys and journal (internal disk)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+) -> None:
+    """Carry a clinic's flagged studies to the storage center on an encrypted drive."""
+    if debug:
+        os.environ[DEBUG_VARIABLE] = "1"
+    env = Environment.from_process()
+    ctx.obj = CourierState(env, CourierHome(home or default_home(env.environ)))
+
+
+app.command("init")(device_cli.init)
+app.command("pull")(pull_cli.pull)
+app.add_typer(drive_cli.app, name="drive")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,65 @@
+"""The removable drive (or any folder standing in for one).
+
+A courier drive carries a ``.courier-volume`` file with a random volume id, so the journal can
+recognise the drive again after it is re-plugged under another mount point.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.bundle import format as fmt
+from common.errors import DriveError
+from common.fsio import atomic_write, fsync_dir
+
+
+@dataclass(frozen=True)
+class Drive:
+    root: Path
+    volume_id: str
+
+    @property
+    def bundles(self) -> Path:
+        return self.root / fmt.BUNDLES_DIR
+
+    def outbox(self, facility_id: str) -> Path:
+        return self.root / fmt.OUTBOX_DIR / facility_id
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+
+def init_drive(root: Path) -> Drive:
+    """Mark *root* as a courier drive (idempotent: an existing marker is kept)."""
+    if not root.is_dir():
+        raise DriveError(f"{root} is not a mounted drive or folder")
+    marker = root / fmt.VOLUME_MARKER
+    if not marker.exists():
+        if not os.access(root, os.W_OK):
+            raise DriveError(f"{root} is read-only", hint="Unlock or remount the drive writable.")
+        atomic_write(marker, f"courier-volume {secrets.token_hex(16)}\n".encode())
+    drive = open_drive(root)
+    drive.bundles.mkdir(exist_ok=True)
+    fsync_dir(root)
+    return drive
+
+
+def open_drive(root: Path) -> Drive:
+    """Open a drive already marked with :func:`init_drive`."""
+    marker = root / fmt.VOLUME_MARKER
+    try:
+        text = marker.read_text("ascii").split()
+    except FileNotFoundError as exc:
+        raise DriveError(
+            f"{root} is not a courier drive (no {fmt.VOLUME_MARKER})",
+            hint=f"Run `courier drive init {root}` to prepare it.",
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DriveError(f"cannot read {marker}: {exc}") from exc
+    if len(text) != 2 or text[0] != "courier-volume":
+        raise DriveError(f"{marker} is damaged", hint="Re-initialise the drive after saving it.")
+    return Drive(root, text[1])

@@ -1,0 +1,1 @@
+"""Example tools and synthetic data generators (no real patient data)."""
