@@ -18,8 +18,9 @@ test: $(BIN)/courier
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/courier
-	$(BIN)/pip install --quiet ruff mypy
+	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 clean:

@@ -38,8 +38,11 @@ def render_error(console: Console, error: ArchiveError) -> None:
     if error.hint:
         body.append("\n")
         body.append(error.hint, style="bold")
-    console.print(Panel(body, title=f"error: {error.ref}", title_align="left",
-                        border_style="red", expand=False))
+    console.print(
+        Panel(
+            body, title=f"error: {error.ref}", title_align="left", border_style="red", expand=False
+        )
+    )
 
 
 def debug_enabled() -> bool:
@@ -83,8 +86,9 @@ def read_passphrase(
         try:
             return Path(file).read_text("utf-8").rstrip("\r\n")
         except OSError as exc:
-            raise ConfigError(f"cannot read {prefix}_PASSPHRASE_FILE ({file}): {exc.strerror}"
-                              ) from exc
+            raise ConfigError(
+                f"cannot read {prefix}_PASSPHRASE_FILE ({file}): {exc.strerror}"
+            ) from exc
     if not sys.stdin.isatty():
         raise PassphraseError(
             "a passphrase is needed and there is no terminal to ask it on",

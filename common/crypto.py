@@ -29,7 +29,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import pyrage
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from common.errors import DecryptError, KeyFileError, PassphraseError
 
-SECRET_FORMAT = "clinic-archive-secret-v1"
+SECRET_FORMAT = "clinic-archive-secret-v1"  # noqa: S105 - a format name
 DEFAULT_KDF_LOG_N = 17
 MIN_KDF_LOG_N = 10
 MAX_KDF_LOG_N = 22
@@ -127,10 +127,16 @@ class GuardedWriter:
         return self._hash.hexdigest()
 
 
+class Readable(Protocol):
+    """Anything with ``read(n)``: a file, a socket stream, a generator adapter."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class HashingReader:
     """Wraps a binary stream and hashes every byte read from it."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: Readable) -> None:
         self._stream = stream
         self._hash = hashlib.sha256()
         self.size = 0
@@ -155,7 +161,7 @@ class ObjectDigest:
     cipher_size: int
 
 
-def encrypt_to_file(src: BinaryIO, dst: Path, recipients: list[str]) -> ObjectDigest:
+def encrypt_to_file(src: Readable, dst: Path, recipients: list[str]) -> ObjectDigest:
     """Encrypt *src* into a new file *dst* (which must not exist), fsync it, return its digests.
 
     Raises OSError (ENOSPC, EIO ...) if anything failed to reach the file, including the errors
@@ -298,7 +304,7 @@ def open_secret(blob: bytes, passphrase: str, *, purpose: str) -> bytes:
         raise PassphraseError("the passphrase does not open this key") from exc
 
 
-def _parse_sealed(blob: bytes, purpose: str) -> dict[str, object]:
+def _parse_sealed(blob: bytes, purpose: str) -> dict[str, Any]:
     try:
         doc = json.loads(blob)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -331,8 +337,10 @@ def generate_signing_seed() -> bytes:
 
 
 def public_key(seed: bytes) -> bytes:
-    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    return (
+        Ed25519PrivateKey.from_private_bytes(seed)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
 
 

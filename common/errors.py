@@ -85,7 +85,6 @@ class DriveFull(ArchiveError):
     default_hint = "Free space on the drive or use a larger one, then run the pull again to resume."
 
 
-
 # -- bundles ----------------------------------------------------------------------------------
 
 

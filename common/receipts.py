@@ -86,9 +86,7 @@ def write_receipt(
     body = canonical_json(document)
     signature = sign(signing_seed, SIGNATURE_CONTEXT + body)
     stem = folder / str(document["receipt_id"])
-    files = ReceiptFiles(
-        Path(f"{stem}.json"), Path(f"{stem}.json.sig"), Path(f"{stem}.html")
-    )
+    files = ReceiptFiles(Path(f"{stem}.json"), Path(f"{stem}.json.sig"), Path(f"{stem}.html"))
     atomic_write(files.json, body)
     atomic_write(files.signature, base64.b64encode(signature) + b"\n")
     atomic_write(files.html, render_html(document, title=title).encode())
@@ -164,8 +162,10 @@ def render_html(doc: dict[str, Any], *, title: str) -> str:
     rows = []
     for study in doc["studies"]:
         cells = [
-            _cell(study["accession"]), _cell(_fmt_date(study["study_date"])),
-            _cell(study["modality"]), _cell(study.get("description", "")),
+            _cell(study["accession"]),
+            _cell(_fmt_date(study["study_date"])),
+            _cell(study["modality"]),
+            _cell(study.get("description", "")),
         ]
         row = "".join(f"<td>{c}</td>" for c in cells)
         row += f'<td class="n">{study["instances"]}</td><td class="n">{study["bytes"]:,}</td>'
@@ -196,8 +196,10 @@ def render_html(doc: dict[str, Any], *, title: str) -> str:
         parts.append("</table>")
     if "audit_checkpoint" in doc:
         cp = doc["audit_checkpoint"]
-        parts.append(f"<p>Center audit checkpoint: entry {cp['seq']}, hash "
-                     f'<span class="fp">{_cell(cp["hash"])}</span></p>')
+        parts.append(
+            f"<p>Center audit checkpoint: entry {cp['seq']}, hash "
+            f'<span class="fp">{_cell(cp["hash"])}</span></p>'
+        )
     parts.append(
         f'<p>Signed by key fingerprint <span class="fp">{_cell(who["fingerprint"])}</span>. '
         "The file with the same name ending in <code>.json</code> is the signed record; "

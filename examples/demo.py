@@ -26,8 +26,12 @@ def run(env: dict[str, str], *args: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workspace", type=Path, default=Path("demo-workspace"))
-    parser.add_argument("--bin", type=Path, default=Path(sys.executable).parent,
-                        help="Folder holding the courier and center commands.")
+    parser.add_argument(
+        "--bin",
+        type=Path,
+        default=Path(sys.executable).parent,
+        help="Folder holding the courier and center commands.",
+    )
     args = parser.parse_args(argv)
     ws: Path = args.workspace.resolve()
     if ws.exists():
@@ -48,23 +52,44 @@ def main(argv: list[str] | None = None) -> int:
 
     terminal = ws / "clinic-terminal"
     manifest = generate_terminal(terminal, TerminalSpec(seed=7, patients=5, studies=10))
-    print(f"Synthetic clinic terminal: {terminal} ({len(manifest.studies)} studies, "
-          f"{len(manifest.a_studies)} flagged A, {manifest.total_bytes:,} bytes)")
+    print(
+        f"Synthetic clinic terminal: {terminal} ({len(manifest.studies)} studies, "
+        f"{len(manifest.a_studies)} flagged A, {manifest.total_bytes:,} bytes)"
+    )
 
     run(env, center, "init", str(ws / "archive"), "--name", "Demo Storage Center")
-    run(env, courier, "init", "--operator", "Field Operator",
-        "--center-card", str(ws / "archive" / "center-card.json"))
+    run(
+        env,
+        courier,
+        "init",
+        "--operator",
+        "Field Operator",
+        "--center-card",
+        str(ws / "archive" / "center-card.json"),
+    )
     run(env, center, "courier", "enroll", str(ws / "laptop" / "device-card.json"))
     drive = ws / "usb-drive"
     drive.mkdir()
     run(env, courier, "drive", "init", str(drive))
-    run(env, courier, "pull", "demo-clinic", "--source", str(terminal), "--drive", str(drive),
-        "--receipts", str(ws / "clinic-receipts"))
+    run(
+        env,
+        courier,
+        "pull",
+        "demo-clinic",
+        "--source",
+        str(terminal),
+        "--drive",
+        str(drive),
+        "--receipts",
+        str(ws / "clinic-receipts"),
+    )
     run(env, center, "import", str(drive))
     print(f"\nReception receipt (left at the clinic): {ws / 'clinic-receipts'}")
     print(f"Storage receipts (archive copy): {ws / 'archive' / 'receipts' / 'demo-clinic'}")
-    print(f"Storage receipts for delivery (encrypted, on the drive): "
-          f"{drive / 'outbox' / 'demo-clinic'}")
+    print(
+        f"Storage receipts for delivery (encrypted, on the drive): "
+        f"{drive / 'outbox' / 'demo-clinic'}"
+    )
     return 0
 
 

@@ -43,9 +43,13 @@ def env() -> Environment:
 def center_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One archive with keys, made once per session (the escrow's age scrypt is slow)."""
     root = tmp_path_factory.mktemp("template") / "archive"
-    init_archive(root, center_name="Test Center", passphrase=CENTER_PASS,
-                 escrow_passphrase=ESCROW_PASS,
-                 env=Environment(clock=lambda: NOW, kdf_log_n=10))
+    init_archive(
+        root,
+        center_name="Test Center",
+        passphrase=CENTER_PASS,
+        escrow_passphrase=ESCROW_PASS,
+        env=Environment(clock=lambda: NOW, kdf_log_n=10),
+    )
     return root
 
 
@@ -70,9 +74,13 @@ def center_keys(archive: Archive) -> CenterKeys:
 @pytest.fixture
 def courier_home(archive_root: Path, tmp_path: Path, env: Environment) -> CourierHome:
     home = CourierHome(tmp_path / "laptop")
-    init_device(home, operator="Test Operator",
-                center_card=(archive_root / "center-card.json").read_bytes(),
-                passphrase=COURIER_PASS, env=env)
+    init_device(
+        home,
+        operator="Test Operator",
+        center_card=(archive_root / "center-card.json").read_bytes(),
+        passphrase=COURIER_PASS,
+        env=env,
+    )
     return home
 
 
@@ -99,6 +107,7 @@ class Terminal:
 @pytest.fixture
 def terminal(tmp_path: Path) -> Terminal:
     root = tmp_path / "terminal"
-    manifest = generate_terminal(root, TerminalSpec(seed=3, patients=4, studies=8,
-                                                    pixel_bytes=4096))
+    manifest = generate_terminal(
+        root, TerminalSpec(seed=3, patients=4, studies=8, pixel_bytes=4096)
+    )
     return Terminal(root, manifest)

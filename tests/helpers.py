@@ -12,10 +12,22 @@ from courier.core.selection import SelectionRule
 from tests.conftest import NOW
 
 
-def do_pull(device: UnlockedDevice, drive: Drive, terminal_root: Path,
-            receipts: Path | None = None, facility: str = "clinic-1") -> PullResult:
-    return pull(device, facility_id=facility, source_root=terminal_root, drive=drive,
-                rule=SelectionRule(), receipts_dir=receipts, now=NOW)
+def do_pull(
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal_root: Path,
+    receipts: Path | None = None,
+    facility: str = "clinic-1",
+) -> PullResult:
+    return pull(
+        device,
+        facility_id=facility,
+        source_root=terminal_root,
+        drive=drive,
+        rule=SelectionRule(),
+        receipts_dir=receipts,
+        now=NOW,
+    )
 
 
 def bundle_dir(drive: Drive, result: PullResult) -> Path:

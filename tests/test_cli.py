@@ -37,10 +37,16 @@ def _ok(app, args: list[str], env: dict[str, str]):  # type: ignore[no-untyped-d
 
 @pytest.fixture
 def enrolled(cli_env: dict[str, str], archive_root: Path) -> dict[str, str]:
-    _ok(courier_app, ["init", "--operator", "Field Op", "--center-card",
-                      str(archive_root / "center-card.json")], cli_env)
-    _ok(center_app, ["courier", "enroll", str(Path(cli_env["COURIER_HOME"]) / "device-card.json")],
-        cli_env)
+    _ok(
+        courier_app,
+        ["init", "--operator", "Field Op", "--center-card", str(archive_root / "center-card.json")],
+        cli_env,
+    )
+    _ok(
+        center_app,
+        ["courier", "enroll", str(Path(cli_env["COURIER_HOME"]) / "device-card.json")],
+        cli_env,
+    )
     return cli_env
 
 
@@ -50,9 +56,21 @@ def test_visit_and_import_through_the_cli(
     """init, enroll, pull and import work as commands and report what they did."""
     drive = tmp_path / "drive"
     drive.mkdir()
-    pulled = _ok(courier_app, ["pull", "clinic-9", "--source", str(terminal.root), "--drive",
-                               str(drive), "--receipts", str(tmp_path / "receipts"), "--json"],
-                 enrolled)
+    pulled = _ok(
+        courier_app,
+        [
+            "pull",
+            "clinic-9",
+            "--source",
+            str(terminal.root),
+            "--drive",
+            str(drive),
+            "--receipts",
+            str(tmp_path / "receipts"),
+            "--json",
+        ],
+        enrolled,
+    )
     summary = json.loads(pulled.stdout)
     a_instances = sum(len(s.instances) for s in terminal.manifest.a_studies)
     assert summary["instances"] == a_instances
@@ -71,8 +89,9 @@ def test_wrong_passphrase_is_a_clear_refusal(
     drive = tmp_path / "drive"
     drive.mkdir()
     env = {**enrolled, "COURIER_PASSPHRASE": "not it"}
-    result = CliRunner().invoke(courier_app, ["pull", "c", "--source", str(terminal.root),
-                                              "--drive", str(drive)], env=env)
+    result = CliRunner().invoke(
+        courier_app, ["pull", "c", "--source", str(terminal.root), "--drive", str(drive)], env=env
+    )
     assert result.exit_code == 6
     assert "wrong-passphrase" in result.output and "Traceback" not in result.output
 
@@ -94,8 +113,11 @@ def test_pull_from_a_missing_terminal_folder(enrolled: dict[str, str], tmp_path:
     """A terminal folder that is not there is named in a clear error."""
     drive = tmp_path / "drive"
     drive.mkdir()
-    result = CliRunner().invoke(courier_app, ["pull", "c", "--source", str(tmp_path / "nope"),
-                                              "--drive", str(drive)], env=enrolled)
+    result = CliRunner().invoke(
+        courier_app,
+        ["pull", "c", "--source", str(tmp_path / "nope"), "--drive", str(drive)],
+        env=enrolled,
+    )
     assert result.exit_code == 10 and "nope" in result.output
 
 
@@ -103,8 +125,20 @@ def test_swapped_center_card_is_detected(enrolled: dict[str, str], tmp_path: Pat
     """Replacing the center card on the laptop with another center's is refused."""
     card = Path(enrolled["COURIER_HOME"]) / "center-card.json"
     seed = generate_signing_seed()
-    write_card(card, CenterCard("Evil", generate_age_keypair().recipient,
-                                generate_age_keypair().recipient, public_key(seed), "now"), seed)
-    result = CliRunner().invoke(courier_app, ["pull", "c", "--source", str(tmp_path),
-                                              "--drive", str(tmp_path)], env=enrolled)
+    write_card(
+        card,
+        CenterCard(
+            "Evil",
+            generate_age_keypair().recipient,
+            generate_age_keypair().recipient,
+            public_key(seed),
+            "now",
+        ),
+        seed,
+    )
+    result = CliRunner().invoke(
+        courier_app,
+        ["pull", "c", "--source", str(tmp_path), "--drive", str(tmp_path)],
+        env=enrolled,
+    )
     assert result.exit_code == 7 and "center card" in result.output

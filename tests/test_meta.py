@@ -19,8 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _error_classes() -> list[type[errors.ArchiveError]]:
-    return [c for c in vars(errors).values()
-            if isinstance(c, type) and issubclass(c, errors.ArchiveError)]
+    return [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.ArchiveError)
+    ]
 
 
 def test_every_error_class_is_listed() -> None:

@@ -8,12 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from common.boundary import DEBUG_VARIABLE
-from common.environment import Environment
 from center.cli import courier as courier_cli
 from center.cli import importer as import_cli
 from center.cli import init as init_cli
 from center.cli.state import CenterState
+from common.boundary import DEBUG_VARIABLE
+from common.environment import Environment
 
 app = typer.Typer(
     name="center",
@@ -33,10 +33,15 @@ def main_callback(
     ] = None,
     operator: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--operator", envvar="CENTER_OPERATOR",
-                     help="Your name; every action is logged with it."),
+        typer.Option(
+            "--operator",
+            envvar="CENTER_OPERATOR",
+            help="Your name; every action is logged with it.",
+        ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
 ) -> None:
     """Import couriers' bundles and keep clinics' studies for their retention period."""
     if debug:

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from common.boundary import error_boundary
 from center.cli.state import state
 from center.core.archive import open_archive
 from center.core.devices import enroll as enroll_device
 from center.core.devices import list_devices
+from common.boundary import error_boundary
 
 app = typer.Typer(help="Enrol and list courier devices.", no_args_is_help=True)
 
@@ -23,16 +23,22 @@ app = typer.Typer(help="Enrol and list courier devices.", no_args_is_help=True)
 @error_boundary
 def enroll(
     ctx: typer.Context,
-    card: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                         help="The device card file from `courier init`.")],
+    card: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="The device card file from `courier init`."
+        ),
+    ],
 ) -> None:
     """Allow a courier device to deliver bundles (check its fingerprint with the courier)."""
     st = state(ctx)
     operator = st.require_operator()
     with open_archive(st.require_archive()) as archive:
         device = enroll_device(archive, card.read_bytes(), operator=operator, now=st.env.now())
-    Console().print(f"Enrolled [bold]{device.device_id}[/bold] ({device.operator}), "
-                    f"fingerprint [bold]{device.fingerprint}[/bold].")
+    Console().print(
+        f"Enrolled [bold]{device.device_id}[/bold] ({device.operator}), "
+        f"fingerprint [bold]{device.fingerprint}[/bold]."
+    )
 
 
 @app.command("list")

@@ -10,12 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from common.boundary import error_boundary, read_passphrase
-from common.richprogress import RichProgress
 from center.cli.state import PASSPHRASE_PREFIX, state
 from center.core.archive import open_archive
-from center.core.importer import ImportReport, import_drive as run_import
+from center.core.importer import ImportReport
+from center.core.importer import import_drive as run_import
 from center.core.studies import StudyRow, studies_of_bundles
+from common.boundary import error_boundary, read_passphrase
+from common.richprogress import RichProgress
 
 
 @error_boundary
@@ -32,11 +33,19 @@ def import_drive(
     st = state(ctx)
     operator = st.require_operator()
     with open_archive(st.require_archive()) as archive:
-        keys = archive.unlock(read_passphrase(st.env.environ, PASSPHRASE_PREFIX,
-                                              prompt="Center passphrase"))
+        keys = archive.unlock(
+            read_passphrase(st.env.environ, PASSPHRASE_PREFIX, prompt="Center passphrase")
+        )
         with RichProgress(enabled=not as_json) as progress:
-            report = run_import(archive, keys, drive, operator=operator, now=st.env.now(),
-                                only_bundle=bundle, progress=progress)
+            report = run_import(
+                archive,
+                keys,
+                drive,
+                operator=operator,
+                now=st.env.now(),
+                only_bundle=bundle,
+                progress=progress,
+            )
         studies = studies_of_bundles(
             archive, [o.bundle_id for o in report.outcomes if o.status in ("imported", "partial")]
         )
@@ -52,9 +61,11 @@ def _as_dict(report: ImportReport, studies: list[StudyRow]) -> dict[str, object]
     return {
         "drive": str(report.drive),
         "bundles": [
-            {**{k: v for k, v in o.__dict__.items() if k not in ("receipt", "outbox")},
-             "receipt": str(o.receipt) if o.receipt else None,
-             "outbox": [str(p) for p in o.outbox]}
+            {
+                **{k: v for k, v in o.__dict__.items() if k not in ("receipt", "outbox")},
+                "receipt": str(o.receipt) if o.receipt else None,
+                "outbox": [str(p) for p in o.outbox],
+            }
             for o in report.outcomes
         ],
         "studies": [s.__dict__ for s in studies],
@@ -63,19 +74,49 @@ def _as_dict(report: ImportReport, studies: list[StudyRow]) -> dict[str, object]
 
 def _render(report: ImportReport, studies: list[StudyRow]) -> None:
     console = Console()
-    table = Table("Bundle", "Facility", "Outcome", "Objects", "New", "Studies", "Note",
-                  title=f"Import of {report.drive}")
+    table = Table(
+        "Bundle",
+        "Facility",
+        "Outcome",
+        "Objects",
+        "New",
+        "Studies",
+        "Note",
+        title=f"Import of {report.drive}",
+    )
     for o in report.outcomes:
         style = {"refused": "red", "unsealed": "yellow"}.get(o.status, "")
-        table.add_row(o.bundle_id, o.facility_id, f"[{style}]{o.status}[/]" if style else o.status,
-                      str(o.objects), str(o.stored), str(o.studies), o.reason)
+        table.add_row(
+            o.bundle_id,
+            o.facility_id,
+            f"[{style}]{o.status}[/]" if style else o.status,
+            str(o.objects),
+            str(o.stored),
+            str(o.studies),
+            o.reason,
+        )
     console.print(table)
     if studies:
-        st = Table("Facility", "Accession", "Study date", "Modality", "Instances", "Bytes",
-                   "Expires", title="Studies stored")
+        st = Table(
+            "Facility",
+            "Accession",
+            "Study date",
+            "Modality",
+            "Instances",
+            "Bytes",
+            "Expires",
+            title="Studies stored",
+        )
         for s in studies:
-            st.add_row(s.facility_id, s.accession, s.study_date, s.modalities,
-                       str(s.instances), f"{s.bytes:,}", s.expiry)
+            st.add_row(
+                s.facility_id,
+                s.accession,
+                s.study_date,
+                s.modalities,
+                str(s.instances),
+                f"{s.bytes:,}",
+                s.expiry,
+            )
         console.print(st)
     for o in report.outcomes:
         if o.receipt:

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from common.boundary import error_boundary, read_passphrase
 from center.cli.state import PASSPHRASE_PREFIX, state
 from center.core.archive import init_archive
+from common.boundary import error_boundary, read_passphrase
 
 
 @error_boundary
@@ -21,12 +21,18 @@ def init(
 ) -> None:
     """Create an archive: catalog, object store, center keys and the center card."""
     st = state(ctx)
-    passphrase = read_passphrase(st.env.environ, PASSPHRASE_PREFIX, confirm=True,
-                                 prompt="New center passphrase")
-    escrow = read_passphrase(st.env.environ, "CENTER_ESCROW", confirm=True,
-                             prompt="New escrow passphrase (kept offline with the escrow file)")
-    result = init_archive(archive, center_name=name, passphrase=passphrase,
-                          escrow_passphrase=escrow, env=st.env)
+    passphrase = read_passphrase(
+        st.env.environ, PASSPHRASE_PREFIX, confirm=True, prompt="New center passphrase"
+    )
+    escrow = read_passphrase(
+        st.env.environ,
+        "CENTER_ESCROW",
+        confirm=True,
+        prompt="New escrow passphrase (kept offline with the escrow file)",
+    )
+    result = init_archive(
+        archive, center_name=name, passphrase=passphrase, escrow_passphrase=escrow, env=st.env
+    )
     console = Console()
     console.print(f"Archive created in [bold]{archive}[/bold].")
     console.print(f"Center fingerprint: [bold]{result.card.fingerprint}[/bold]")

@@ -10,7 +10,7 @@ import typer
 from common.environment import Environment
 from common.errors import ConfigError
 
-PASSPHRASE_PREFIX = "CENTER"
+PASSPHRASE_PREFIX = "CENTER"  # noqa: S105 - a variable-name prefix
 
 
 @dataclass(frozen=True)
@@ -21,19 +21,21 @@ class CenterState:
 
     def require_archive(self) -> Path:
         if self.archive is None:
-            raise ConfigError("no archive given",
-                              hint="Pass --archive PATH or set CENTER_ARCHIVE.")
+            raise ConfigError("no archive given", hint="Pass --archive PATH or set CENTER_ARCHIVE.")
         return self.archive
 
     def require_operator(self) -> str:
         """Commands that read or change patient data refuse to run without an operator."""
         if not self.operator or not self.operator.strip():
-            raise ConfigError("no operator named: every action at the center is logged by name",
-                              hint="Pass --operator NAME or set CENTER_OPERATOR.")
+            raise ConfigError(
+                "no operator named: every action at the center is logged by name",
+                hint="Pass --operator NAME or set CENTER_OPERATOR.",
+            )
         return self.operator.strip()
 
 
 def state(ctx: typer.Context) -> CenterState:
     obj = ctx.find_root().obj
-    assert isinstance(obj, CenterState)
+    if not isinstance(obj, CenterState):
+        raise RuntimeError("the command ran without its top-level callback")
     return obj

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from center.core.catalog import open_catalog
+from center.core.store import ObjectStore
 from common.cards import CenterCard, load_center_card, write_card
 from common.crypto import (
     age_passphrase_encrypt,
@@ -40,8 +42,6 @@ from common.crypto import (
 from common.environment import Environment
 from common.errors import AlreadyInitialised, ConfigError, KeyFileError, NotInitialised
 from common.fsio import atomic_write, remove_temp_files
-from center.core.catalog import open_catalog
-from center.core.store import ObjectStore
 
 KEY_PURPOSE = "center-keys"
 ESCROW_FILE = "ESCROW-identity-TAKE-OFFLINE.age"
@@ -84,9 +84,10 @@ class Archive:
             keys = CenterKeys(str(doc["age_identity"]), bytes.fromhex(doc["ed25519_seed"]))
         except (ValueError, KeyError) as exc:
             raise KeyFileError(f"{self.paths.keys} holds a malformed key") from exc
-        if recipient_of(keys.identity) != self.card.primary_recipient or public_key(
-            keys.signing_seed
-        ) != self.card.signing_public:
+        if (
+            recipient_of(keys.identity) != self.card.primary_recipient
+            or public_key(keys.signing_seed) != self.card.signing_public
+        ):
             raise KeyFileError(f"{self.paths.keys} does not match {self.paths.card}")
         return keys
 
@@ -110,8 +111,14 @@ def init_archive(
             "the escrow passphrase must differ from the center passphrase",
             hint="Choose a separate escrow passphrase and keep it with the escrow file, offline.",
         )
-    for folder in (root, paths.keys.parent, paths.objects, paths.tmp, paths.quarantine,
-                   paths.receipts):
+    for folder in (
+        root,
+        paths.keys.parent,
+        paths.objects,
+        paths.tmp,
+        paths.quarantine,
+        paths.receipts,
+    ):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     primary, escrow = generate_age_keypair(), generate_age_keypair()
     seed = generate_signing_seed()
@@ -119,13 +126,15 @@ def init_archive(
     secret = json.dumps({"age_identity": primary.identity, "ed25519_seed": seed.hex()}).encode()
     atomic_write(
         paths.keys,
-        seal_secret(secret, passphrase, purpose=KEY_PURPOSE, public=public.hex(),
-                    log_n=env.kdf_log_n),
+        seal_secret(
+            secret, passphrase, purpose=KEY_PURPOSE, public=public.hex(), log_n=env.kdf_log_n
+        ),
         mode=0o600,
     )
     escrow_text = f"# clinic-archive escrow identity for {escrow.recipient}\n{escrow.identity}\n"
-    atomic_write(paths.escrow, age_passphrase_encrypt(escrow_text.encode(), escrow_passphrase),
-                 mode=0o600)
+    atomic_write(
+        paths.escrow, age_passphrase_encrypt(escrow_text.encode(), escrow_passphrase), mode=0o600
+    )
     card = CenterCard(
         center_name=center_name,
         primary_recipient=primary.recipient,
@@ -136,8 +145,10 @@ def init_archive(
     write_card(paths.card, card, seed)
     atomic_write(
         paths.config,
-        (f"center_name = {json.dumps(center_name)}\n"
-         f"fingerprint = {json.dumps(card.fingerprint)}\n").encode(),
+        (
+            f"center_name = {json.dumps(center_name)}\n"
+            f"fingerprint = {json.dumps(card.fingerprint)}\n"
+        ).encode(),
     )
     open_catalog(paths.catalog).close()
     return InitResult(card, paths.card, paths.escrow)
@@ -154,9 +165,11 @@ def open_archive(root: Path) -> Iterator[Archive]:
     except (tomllib.TOMLDecodeError, KeyError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{paths.config} is damaged ({exc})") from exc
     card = load_center_card(paths.card.read_bytes(), str(paths.card))
-    if card.fingerprint != pinned or read_sealed_public(
-        paths.keys.read_bytes(), purpose=KEY_PURPOSE
-    ) != card.signing_public.hex():
+    if (
+        card.fingerprint != pinned
+        or read_sealed_public(paths.keys.read_bytes(), purpose=KEY_PURPOSE)
+        != card.signing_public.hex()
+    ):
         raise KeyFileError(f"{paths.card} or {paths.keys} was replaced: fingerprints differ")
     remove_temp_files(paths.tmp)
     conn = open_catalog(paths.catalog)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from center.core.archive import Archive
 from common.cards import DeviceCard, load_device_card
 from common.errors import DeviceRevoked, DeviceUnknown
 from common.sqlitedb import transaction
-from center.core.archive import Archive
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,16 @@ def enroll(archive: Archive, card_bytes: bytes, *, operator: str, now: datetime)
             "INSERT INTO devices (device_id, fingerprint, operator, signing_public, recipient, "
             "card, enrolled_at, enrolled_by, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active') "
             "ON CONFLICT (device_id) DO NOTHING",
-            (card.device_id, card.fingerprint, card.operator, card.signing_public,
-             card.recipient, card_bytes, now.isoformat(timespec="seconds"), operator),
+            (
+                card.device_id,
+                card.fingerprint,
+                card.operator,
+                card.signing_public,
+                card.recipient,
+                card_bytes,
+                now.isoformat(timespec="seconds"),
+                operator,
+            ),
         )
     return card
 

@@ -18,9 +18,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from center.core.archive import Archive, CenterKeys
+from center.core.devices import active_recipients, require_active
 from common.bundle import format as fmt
 from common.bundle.reader import IndexEntry, decrypt_object, open_index, read_reception
-from common.bundle.verify import UNSIGNED, verify_bundle
+from common.bundle.verify import verify_bundle
 from common.crypto import encrypt_bytes
 from common.dicomhdr import HeaderError, read_header
 from common.errors import ArchiveError, BundleDamaged, IntegrityError, NoBundles
@@ -29,11 +31,14 @@ from common.progress import NoProgress, Progress
 from common.receipts import ReceivedInstance, issuer, summarize_studies, write_receipt
 from common.retention import default_expiry
 from common.sqlitedb import transaction
-from center.core.archive import Archive, CenterKeys
-from center.core.devices import active_recipients, require_active
 
 IMPORTED, PARTIAL, ALREADY, UNSEALED, REFUSED = (
-    "imported", "partial", "already-imported", "unsealed", "refused")
+    "imported",
+    "partial",
+    "already-imported",
+    "unsealed",
+    "refused",
+)
 
 
 @dataclass
@@ -71,8 +76,9 @@ def import_drive(
     """Import every sealed, not yet imported bundle on *drive_root* (or just *only_bundle*)."""
     progress = progress or NoProgress()
     bundles_root = drive_root / fmt.BUNDLES_DIR
-    candidates = sorted(p for p in bundles_root.iterdir() if p.is_dir()) if (
-        bundles_root.is_dir()) else []
+    candidates = (
+        sorted(p for p in bundles_root.iterdir() if p.is_dir()) if (bundles_root.is_dir()) else []
+    )
     if only_bundle is not None:
         candidates = [p for p in candidates if p.name == only_bundle]
     if not candidates:
@@ -83,14 +89,17 @@ def import_drive(
         try:
             outcome = _import_bundle(archive, keys, bundle_dir, operator, now, progress)
         except ArchiveError as exc:
-            outcome = BundleOutcome(bundle_dir.name, REFUSED, reason=exc.message,
-                                    error_ref=exc.ref)
+            outcome = BundleOutcome(bundle_dir.name, REFUSED, reason=exc.message, error_ref=exc.ref)
         outcomes.append(outcome)
     return ImportReport(drive_root, outcomes)
 
 
 def _import_bundle(
-    archive: Archive, keys: CenterKeys, bundle_dir: Path, operator: str, now: datetime,
+    archive: Archive,
+    keys: CenterKeys,
+    bundle_dir: Path,
+    operator: str,
+    now: datetime,
     progress: Progress,
 ) -> BundleOutcome:
     bundle_id = bundle_dir.name
@@ -99,8 +108,9 @@ def _import_bundle(
     progress.phase(f"verify {bundle_id}", None, unit="bytes")
     report = verify_bundle(bundle_dir, on_object=lambda n: progress.advance(0, nbytes=n))
     if not report.sealed:
-        return BundleOutcome(bundle_id, UNSEALED,
-                             reason="not sealed: the courier's pull did not finish")
+        return BundleOutcome(
+            bundle_id, UNSEALED, reason="not sealed: the courier's pull did not finish"
+        )
     if report.defects or report.info is None:
         named = "; ".join(d.describe() for d in report.defects[:5])
         more = f" and {len(report.defects) - 5} more" if len(report.defects) > 5 else ""
@@ -108,8 +118,9 @@ def _import_bundle(
     info = report.info
     device = require_active(archive, info.device_fingerprint)
     if device.device_id != info.device_id:
-        raise BundleDamaged(f"bundle {bundle_id} names device {info.device_id} but is signed "
-                            f"by {device.device_id}")
+        raise BundleDamaged(
+            f"bundle {bundle_id} names device {info.device_id} but is signed by {device.device_id}"
+        )
     reception = read_reception(bundle_dir, keys.identity)
     received = str(reception.get("received", info.created))
     outcome = BundleOutcome(bundle_id, IMPORTED, info.facility_id, info.device_id)
@@ -121,8 +132,9 @@ def _import_bundle(
             stored.append((entry, is_new))
             progress.advance(1, nbytes=entry.size)
     if len(stored) != info.object_count:
-        raise BundleDamaged(f"bundle {bundle_id}: index lists {len(stored)} objects, "
-                            f"bag-info {info.object_count}")
+        raise BundleDamaged(
+            f"bundle {bundle_id}: index lists {len(stored)} objects, bag-info {info.object_count}"
+        )
     outcome.objects = len(stored)
     outcome.stored = sum(1 for _, new in stored if new)
     outcome.already_stored = outcome.objects - outcome.stored
@@ -151,33 +163,56 @@ def _store_object(archive: Archive, keys: CenterKeys, bundle_dir: Path, entry: I
             fh.flush()
             os.fsync(fh.fileno())
         if digest != entry.sha256:
-            raise IntegrityError(f"object {entry.path} decrypts to other bytes than the index "
-                                 "promises (sha256 mismatch)")
+            raise IntegrityError(
+                f"object {entry.path} decrypts to other bytes than the index "
+                "promises (sha256 mismatch)"
+            )
         try:
             uid = read_header(tmp).sop_instance_uid
         except HeaderError as exc:
-            raise IntegrityError(f"object {entry.path} is not readable DICOM: {exc.reason}") from exc
+            raise IntegrityError(
+                f"object {entry.path} is not readable DICOM: {exc.reason}"
+            ) from exc
         if uid != entry.header.sop_instance_uid:
-            raise IntegrityError(f"object {entry.path} holds another instance than the index "
-                                 "names (SOP Instance UID mismatch)")
+            raise IntegrityError(
+                f"object {entry.path} holds another instance than the index "
+                "names (SOP Instance UID mismatch)"
+            )
         return archive.store.put_file(tmp, entry.sha256)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def _catalog(
-    archive: Archive, info: fmt.BagInfo, stored: list[tuple[IndexEntry, bool]],
-    reception: dict[str, Any], reception_date: date, operator: str, now: datetime,
+    archive: Archive,
+    info: fmt.BagInfo,
+    stored: list[tuple[IndexEntry, bool]],
+    reception: dict[str, Any],
+    reception_date: date,
+    operator: str,
+    now: datetime,
 ) -> int:
     conn = archive.conn
-    conn.execute("INSERT OR IGNORE INTO facilities (facility_id, created) VALUES (?, ?)",
-                 (info.facility_id, now.isoformat(timespec="seconds")))
+    conn.execute(
+        "INSERT OR IGNORE INTO facilities (facility_id, created) VALUES (?, ?)",
+        (info.facility_id, now.isoformat(timespec="seconds")),
+    )
     conn.execute(
         "INSERT INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (info.bundle_id, info.device_id, info.facility_id, info.created,
-         now.isoformat(timespec="seconds"), operator, IMPORTED, info.object_count, len(stored),
-         str(reception.get("operator", "")), reception_date.isoformat(),
-         json.dumps(reception, sort_keys=True)),
+        (
+            info.bundle_id,
+            info.device_id,
+            info.facility_id,
+            info.created,
+            now.isoformat(timespec="seconds"),
+            operator,
+            IMPORTED,
+            info.object_count,
+            len(stored),
+            str(reception.get("operator", "")),
+            reception_date.isoformat(),
+            json.dumps(reception, sort_keys=True),
+        ),
     )
     studies: set[int] = set()
     for entry, _ in stored:
@@ -198,19 +233,32 @@ def _catalog(
             "first_received, expiry, expiry_rule, expiry_anchor, study_date_flagged) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (facility_id, study_instance_uid) DO NOTHING",
-            (info.facility_id, patient_pk, h.study_instance_uid, h.accession, h.study_id,
-             h.study_date, h.study_time, h.study_description, h.modality, h.body_part,
-             reception_date.isoformat(), expiry.expires.isoformat(), expiry.rule, expiry.anchor,
-             int(expiry.study_date_flagged)),
+            (
+                info.facility_id,
+                patient_pk,
+                h.study_instance_uid,
+                h.accession,
+                h.study_id,
+                h.study_date,
+                h.study_time,
+                h.study_description,
+                h.modality,
+                h.body_part,
+                reception_date.isoformat(),
+                expiry.expires.isoformat(),
+                expiry.rule,
+                expiry.anchor,
+                int(expiry.study_date_flagged),
+            ),
         )
         study_pk, modalities = conn.execute(
             "SELECT study_pk, modalities FROM studies WHERE facility_id = ? "
-            "AND study_instance_uid = ?", (info.facility_id, h.study_instance_uid),
+            "AND study_instance_uid = ?",
+            (info.facility_id, h.study_instance_uid),
         ).fetchone()
         if h.modality and h.modality not in modalities.split("/"):
             merged = "/".join(sorted({*modalities.split("/"), h.modality} - {""}))
-            conn.execute("UPDATE studies SET modalities = ? WHERE study_pk = ?",
-                         (merged, study_pk))
+            conn.execute("UPDATE studies SET modalities = ? WHERE study_pk = ?", (merged, study_pk))
         studies.add(study_pk)
         conn.execute(
             "INSERT INTO series (study_pk, series_instance_uid, modality, description) "
@@ -221,25 +269,42 @@ def _catalog(
             "SELECT series_pk FROM series WHERE study_pk = ? AND series_instance_uid = ?",
             (study_pk, h.series_instance_uid),
         ).fetchone()[0]
-        conflict = conn.execute(
-            "SELECT 1 FROM instances WHERE sop_instance_uid = ? AND sha256 != ?",
-            (h.sop_instance_uid, entry.sha256),
-        ).fetchone() is not None
+        conflict = (
+            conn.execute(
+                "SELECT 1 FROM instances WHERE sop_instance_uid = ? AND sha256 != ?",
+                (h.sop_instance_uid, entry.sha256),
+            ).fetchone()
+            is not None
+        )
         conn.execute(
             "INSERT INTO instances (series_pk, sop_instance_uid, sop_class_uid, "
             "transfer_syntax_uid, sha256, size, bundle_id, bundle_seq, source_relpath, "
             "received, conflict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (sop_instance_uid, sha256) DO NOTHING",
-            (series_pk, h.sop_instance_uid, h.sop_class_uid, h.transfer_syntax_uid,
-             entry.sha256, entry.size, info.bundle_id, entry.seq, entry.source_relpath,
-             reception_date.isoformat(), int(conflict)),
+            (
+                series_pk,
+                h.sop_instance_uid,
+                h.sop_class_uid,
+                h.transfer_syntax_uid,
+                entry.sha256,
+                entry.size,
+                info.bundle_id,
+                entry.seq,
+                entry.source_relpath,
+                reception_date.isoformat(),
+                int(conflict),
+            ),
         )
     return len(studies)
 
 
 def _write_receipts(
-    archive: Archive, keys: CenterKeys, drive_root: Path, outcome: BundleOutcome,
-    entries: list[IndexEntry], now: datetime,
+    archive: Archive,
+    keys: CenterKeys,
+    drive_root: Path,
+    outcome: BundleOutcome,
+    entries: list[IndexEntry],
+    now: datetime,
 ) -> None:
     """Storage receipt for the bundle's facility: kept in the archive, encrypted to the outbox.
 
@@ -262,11 +327,18 @@ def _write_receipts(
         "bundle_id": outcome.bundle_id,
         "issuer": issuer("center", archive.card.center_name, archive.card.signing_public),
         "studies": studies,
-        "totals": {"studies": len(studies), "instances": len(received),
-                   "bytes": sum(r.size for r in received)},
+        "totals": {
+            "studies": len(studies),
+            "instances": len(received),
+            "bytes": sum(r.size for r in received),
+        },
     }
-    files = write_receipt(archive.paths.receipts / outcome.facility_id, document,
-                          keys.signing_seed, title="Storage receipt")
+    files = write_receipt(
+        archive.paths.receipts / outcome.facility_id,
+        document,
+        keys.signing_seed,
+        title="Storage receipt",
+    )
     outcome.receipt = files.html
     recipients = active_recipients(archive)
     outbox = drive_root / fmt.OUTBOX_DIR / outcome.facility_id

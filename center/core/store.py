@@ -10,7 +10,6 @@ store with object lock can stand behind it later (DESIGN.md s7).
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -46,14 +45,18 @@ class ObjectStore:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 fsync_dir(final.parent.parent)
                 fsync_dir(final.parent.parent.parent)
-            os.replace(tmp, final)
-            os.chmod(final, 0o444)
+            tmp.replace(final)
+            final.chmod(0o444)
             fsync_dir(final.parent)
         except OSError as exc:
-            hint = "The archive disk is full: free space, then import again." if (
-                exc.errno == errno.ENOSPC) else None
-            raise StorageError(f"cannot store object {sha256[:12]}: {exc.strerror}",
-                               hint=hint) from exc
+            hint = (
+                "The archive disk is full: free space, then import again."
+                if (exc.errno == errno.ENOSPC)
+                else None
+            )
+            raise StorageError(
+                f"cannot store object {sha256[:12]}: {exc.strerror}", hint=hint
+            ) from exc
         return True
 
     def __iter__(self) -> Iterator[str]:

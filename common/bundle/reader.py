@@ -119,5 +119,7 @@ def decrypt_object(bundle_dir: Path, entry: IndexEntry, identity: str, dst: Bina
     """Decrypt *entry* into *dst* (a temp file the caller deletes on error); return sha256."""
     digest, size = decrypt_file_to(bundle_dir / entry.path, dst, identity)
     if size != entry.size:
-        raise DecryptError(f"object {entry.path} decrypted to {size} bytes, index says {entry.size}")
+        raise DecryptError(
+            f"object {entry.path} decrypted to {size} bytes, index says {entry.size}"
+        )
     return digest

@@ -168,11 +168,15 @@ def _check_payload(
     except BundleDamaged as exc:
         report.defects.append(Defect(MALFORMED, fmt.MANIFEST, exc.message))
         manifest, sizes = None, {}
-    present = {
-        p.relative_to(bundle_dir).as_posix()
-        for p in (bundle_dir / fmt.DATA).rglob("*")
-        if p.is_file() or p.is_symlink()
-    } if (bundle_dir / fmt.DATA).is_dir() else set()
+    present = (
+        {
+            p.relative_to(bundle_dir).as_posix()
+            for p in (bundle_dir / fmt.DATA).rglob("*")
+            if p.is_file() or p.is_symlink()
+        }
+        if (bundle_dir / fmt.DATA).is_dir()
+        else set()
+    )
     if manifest is None:
         return
     for relpath in sorted(present - manifest.keys()):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +105,7 @@ class BundleWriter:
             fsync_dir(final.parent.parent)
         tmp = temp_path_for(final)
         digest = encrypt_to_file(src, tmp, recipients)
-        os.replace(tmp, final)
+        tmp.replace(final)
         fsync_dir(final.parent)
         return digest
 
@@ -140,7 +139,8 @@ class BundleWriter:
             fmt.render_checksums((o.relpath, o.cipher_sha256) for o in objects),
         )
         atomic_write(
-            self.dir / fmt.PAYLOAD_SIZES, fmt.render_sizes((o.relpath, o.cipher_size) for o in objects)
+            self.dir / fmt.PAYLOAD_SIZES,
+            fmt.render_sizes((o.relpath, o.cipher_size) for o in objects),
         )
         atomic_write(self.dir / fmt.BAGIT, fmt.BAGIT_TEXT)
         atomic_write(self.dir / fmt.BAG_INFO, info.render())
@@ -153,8 +153,8 @@ class BundleWriter:
     def _encrypt_tag(self, name: str, reader: _LinesReader, recipients: list[str]) -> None:
         final = self.dir / name
         tmp = temp_path_for(final)
-        encrypt_to_file(reader, tmp, recipients)  # type: ignore[arg-type]
-        os.replace(tmp, final)
+        encrypt_to_file(reader, tmp, recipients)
+        tmp.replace(final)
         fsync_dir(self.dir)
 
 

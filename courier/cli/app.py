@@ -30,10 +30,15 @@ def main_callback(
     ctx: typer.Context,
     home: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional on older Pythons' introspection
-        typer.Option("--home", envvar="COURIER_HOME",
-                     help="Folder holding this device's keys and journal (internal disk)."),
+        typer.Option(
+            "--home",
+            envvar="COURIER_HOME",
+            help="Folder holding this device's keys and journal (internal disk).",
+        ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
 ) -> None:
     """Carry a clinic's flagged studies to the storage center on an encrypted drive."""
     if debug:

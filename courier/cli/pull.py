@@ -16,7 +16,8 @@ from courier.cli.options import DrivePath, JsonOutput
 from courier.cli.state import PASSPHRASE_PREFIX, state
 from courier.core.device import load_device, unlock
 from courier.core.drive import init_drive
-from courier.core.pull import PullResult, pull as run_pull
+from courier.core.pull import PullResult
+from courier.core.pull import pull as run_pull
 from courier.core.selection import SelectionRule
 
 
@@ -35,13 +36,21 @@ def pull(
     """Pull the clinic's flagged ("A") studies onto the drive as a sealed, encrypted bundle."""
     st = state(ctx)
     device = load_device(st.home)
-    unlocked = unlock(device, read_passphrase(st.env.environ, PASSPHRASE_PREFIX,
-                                              prompt="Device passphrase"))
+    unlocked = unlock(
+        device, read_passphrase(st.env.environ, PASSPHRASE_PREFIX, prompt="Device passphrase")
+    )
     mounted = init_drive(drive)
     with RichProgress(enabled=not as_json) as progress:
-        result = run_pull(unlocked, facility_id=facility, source_root=source, drive=mounted,
-                          rule=SelectionRule(), receipts_dir=receipts, now=st.env.now(),
-                          progress=progress)
+        result = run_pull(
+            unlocked,
+            facility_id=facility,
+            source_root=source,
+            drive=mounted,
+            rule=SelectionRule(),
+            receipts_dir=receipts,
+            now=st.env.now(),
+            progress=progress,
+        )
     if as_json:
         typer.echo(json.dumps(_as_dict(result), indent=2))
     else:
@@ -67,9 +76,11 @@ def _as_dict(result: PullResult) -> dict[str, object]:
 def _render(result: PullResult) -> None:
     console = Console()
     if result.bundle_id is None:
-        console.print(f"Nothing new to carry for {result.facility_id}: "
-                      f"{result.plan.already_carried} instances already carried, "
-                      f"{result.plan.not_selected} not flagged for archiving.")
+        console.print(
+            f"Nothing new to carry for {result.facility_id}: "
+            f"{result.plan.already_carried} instances already carried, "
+            f"{result.plan.not_selected} not flagged for archiving."
+        )
         return
     table = Table(title=f"Bundle {result.bundle_id} sealed", show_header=False)
     table.add_row("Studies", str(result.studies))

@@ -11,7 +11,7 @@ import typer
 from common.environment import Environment
 from courier.core.device import CourierHome
 
-PASSPHRASE_PREFIX = "COURIER"
+PASSPHRASE_PREFIX = "COURIER"  # noqa: S105 - a variable-name prefix
 
 
 @dataclass(frozen=True)
@@ -27,5 +27,6 @@ def default_home(environ: dict[str, str] | os._Environ[str]) -> Path:
 
 def state(ctx: typer.Context) -> CourierState:
     obj = ctx.find_root().obj
-    assert isinstance(obj, CourierState)
+    if not isinstance(obj, CourierState):
+        raise RuntimeError("the command ran without its top-level callback")
     return obj

@@ -125,7 +125,9 @@ class Journal:
                 (bundle_id, facility_id, volume_id, created),
             )
 
-    def mark_sealed(self, bundle_id: str, sealed_at: str, objects: int, studies: int, size: int) -> None:
+    def mark_sealed(
+        self, bundle_id: str, sealed_at: str, objects: int, studies: int, size: int
+    ) -> None:
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE bundles SET status = 'sealed', sealed_at = ?, object_count = ?, "
@@ -154,8 +156,18 @@ class Journal:
         with transaction(self.conn):
             self.conn.execute(
                 "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (bundle_id, seq, file_key, sop_key, study_key, plain_sha256, plain_size,
-                 cipher_sha256, cipher_size, sealed),
+                (
+                    bundle_id,
+                    seq,
+                    file_key,
+                    sop_key,
+                    study_key,
+                    plain_sha256,
+                    plain_size,
+                    cipher_sha256,
+                    cipher_size,
+                    sealed,
+                ),
             )
 
     def objects(self, bundle_id: str) -> Iterator[ObjectRow]:
@@ -167,8 +179,9 @@ class Journal:
         for row in rows:
             aad = f"{bundle_id}\0{row['seq']}".encode()
             entry = json.loads(open_local(self._key, row["entry"], aad))
-            yield ObjectRow(row["seq"], row["plain_sha256"], row["cipher_sha256"],
-                            row["cipher_size"], entry)
+            yield ObjectRow(
+                row["seq"], row["plain_sha256"], row["cipher_sha256"], row["cipher_size"], entry
+            )
 
     def next_seq(self, bundle_id: str) -> int:
         row = self.conn.execute(
@@ -185,13 +198,19 @@ class Journal:
 
     def file_state(self, facility_id: str, file_key: str) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(
-            "SELECT size, mtime_ns, state, reason FROM files WHERE facility_id = ? AND file_key = ?",
+            "SELECT size, mtime_ns, state, reason FROM files "
+            "WHERE facility_id = ? AND file_key = ?",
             (facility_id, file_key),
         ).fetchone()
         return row
 
     def set_file_state(
-        self, facility_id: str, file_key: str, size: int, mtime_ns: int, state: str,
+        self,
+        facility_id: str,
+        file_key: str,
+        size: int,
+        mtime_ns: int,
+        state: str,
         reason: str | None = None,
     ) -> None:
         with transaction(self.conn):
@@ -203,8 +222,13 @@ class Journal:
     # -- visits ---------------------------------------------------------------------------
 
     def record_visit(
-        self, facility_id: str, bundle_id: str | None, operator: str, started: str,
-        finished: str, summary: dict[str, Any],
+        self,
+        facility_id: str,
+        bundle_id: str | None,
+        operator: str,
+        started: str,
+        finished: str,
+        summary: dict[str, Any],
     ) -> None:
         with transaction(self.conn):
             self.conn.execute(

@@ -77,7 +77,10 @@ class PullResult:
 
 
 def plan_pull(
-    journal: Journal, facility_id: str, source_root: Path, rule: SelectionRule,
+    journal: Journal,
+    facility_id: str,
+    source_root: Path,
+    rule: SelectionRule,
     progress: Progress | None = None,
 ) -> Plan:
     """Walk the terminal and decide, per file, whether it is to be pulled and why not."""
@@ -105,8 +108,9 @@ def plan_pull(
             header = read_header(file.path)
         except HeaderError as exc:
             plan.skipped.append(Skipped(file.relpath, exc.reason))
-            journal.set_file_state(facility_id, file_key, file.size, file.mtime_ns, "skipped",
-                                   exc.reason)
+            journal.set_file_state(
+                facility_id, file_key, file.size, file.mtime_ns, "skipped", exc.reason
+            )
             continue
         if not rule.selects(header):
             plan.not_selected += 1
@@ -187,8 +191,10 @@ def pull(
         progress.phase("seal", None)
         writer.seal(
             info=info,
-            objects=[SealedObject(fmt.object_relpath(r.seq), r.cipher_sha256, r.cipher_size)
-                     for r in rows],
+            objects=[
+                SealedObject(fmt.object_relpath(r.seq), r.cipher_sha256, r.cipher_size)
+                for r in rows
+            ],
             index_entries=(r.entry for r in rows),
             reception=reception,
             recipients=recipients,
@@ -196,23 +202,32 @@ def pull(
         )
         journal.mark_sealed(bundle_id, now.isoformat(), len(rows), len(studies), payload)
         received = [
-            ReceivedInstance(InstanceHeader.from_dict(r.entry["header"]), r.plain_sha256,
-                             int(r.entry["size"]))
+            ReceivedInstance(
+                InstanceHeader.from_dict(r.entry["header"]), r.plain_sha256, int(r.entry["size"])
+            )
             for r in rows
         ]
         receipt = None
         if receipts_dir is not None:
-            receipt = _write_reception_receipt(unlocked, receipts_dir, bundle_id, facility_id,
-                                               now, received, plan)
-        journal.record_visit(facility_id, bundle_id, device.operator, now.isoformat(),
-                             now.isoformat(), reception)
-        return PullResult(facility_id, bundle_id, len(rows), len(studies), payload, plan,
-                          changed, receipt)
+            receipt = _write_reception_receipt(
+                unlocked, receipts_dir, bundle_id, facility_id, now, received, plan
+            )
+        journal.record_visit(
+            facility_id, bundle_id, device.operator, now.isoformat(), now.isoformat(), reception
+        )
+        return PullResult(
+            facility_id, bundle_id, len(rows), len(studies), payload, plan, changed, receipt
+        )
 
 
 def _copy(
-    journal: Journal, writer: BundleWriter, bundle_id: str, facility_id: str, plan: Plan,
-    recipients: list[str], progress: Progress,
+    journal: Journal,
+    writer: BundleWriter,
+    bundle_id: str,
+    facility_id: str,
+    plan: Plan,
+    recipients: list[str],
+    progress: Progress,
 ) -> int:
     progress.phase("copy", len(plan.candidates))
     changed = 0
@@ -238,13 +253,20 @@ def _copy(
             "header": cand.header.to_dict(),
         }
         journal.add_object(
-            bundle_id, seq=seq, file_key=cand.file_key, sop_key=cand.sop_key,
-            study_key=cand.study_key, plain_sha256=digest.plain_sha256,
-            plain_size=digest.plain_size, cipher_sha256=digest.cipher_sha256,
-            cipher_size=digest.cipher_size, entry=entry,
+            bundle_id,
+            seq=seq,
+            file_key=cand.file_key,
+            sop_key=cand.sop_key,
+            study_key=cand.study_key,
+            plain_sha256=digest.plain_sha256,
+            plain_size=digest.plain_size,
+            cipher_sha256=digest.cipher_sha256,
+            cipher_size=digest.cipher_size,
+            entry=entry,
         )
-        journal.set_file_state(facility_id, cand.file_key, cand.file.size, cand.file.mtime_ns,
-                               "carried")
+        journal.set_file_state(
+            facility_id, cand.file_key, cand.file.size, cand.file.mtime_ns, "carried"
+        )
         changed += cand.changed
         progress.advance(1, nbytes=digest.plain_size)
     return changed
@@ -264,7 +286,11 @@ def _read_back(writer: BundleWriter, rows: list[ObjectRow], progress: Progress) 
 
 
 def _reception_log(
-    unlocked: UnlockedDevice, facility_id: str, now: datetime, plan: Plan, objects: int,
+    unlocked: UnlockedDevice,
+    facility_id: str,
+    now: datetime,
+    plan: Plan,
+    objects: int,
     studies: int,
 ) -> dict[str, Any]:
     return {
@@ -282,8 +308,13 @@ def _reception_log(
 
 
 def _write_reception_receipt(
-    unlocked: UnlockedDevice, folder: Path, bundle_id: str, facility_id: str, now: datetime,
-    received: list[ReceivedInstance], plan: Plan,
+    unlocked: UnlockedDevice,
+    folder: Path,
+    bundle_id: str,
+    facility_id: str,
+    now: datetime,
+    received: list[ReceivedInstance],
+    plan: Plan,
 ) -> ReceiptFiles:
     studies = summarize_studies(received)
     device = unlocked.device
@@ -294,8 +325,9 @@ def _write_reception_receipt(
         "issued": now.isoformat(timespec="seconds"),
         "facility_id": facility_id,
         "bundle_id": bundle_id,
-        "issuer": issuer("courier-device", device.operator, device.signing_public,
-                         device_id=device.device_id),
+        "issuer": issuer(
+            "courier-device", device.operator, device.signing_public, device_id=device.device_id
+        ),
         "studies": studies,
         "totals": {
             "studies": len(studies),

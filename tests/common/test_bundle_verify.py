@@ -57,7 +57,8 @@ def test_extra_payload_file_is_named(bundle: Path) -> None:
     """A file added under data/ is reported as extra."""
     (bundle / "data" / "s0000" / "999999.age").write_bytes(b"x")
     assert {(d.kind, d.path) for d in verify_bundle(bundle).defects} == {
-        (v.EXTRA, "data/s0000/999999.age")}
+        (v.EXTRA, "data/s0000/999999.age")
+    }
 
 
 def test_extra_top_level_file_is_named(bundle: Path) -> None:
@@ -83,7 +84,8 @@ def test_bit_flipped_object_is_altered(bundle: Path) -> None:
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     assert [(d.kind, d.path) for d in verify_bundle(bundle).defects] == [
-        (v.ALTERED, fmt.object_relpath(1))]
+        (v.ALTERED, fmt.object_relpath(1))
+    ]
 
 
 def test_missing_signature_is_unsealed_not_valid(bundle: Path) -> None:
@@ -114,10 +116,14 @@ def test_resigned_by_other_device_is_wrong_signer(bundle: Path) -> None:
     original = verify_bundle(bundle).info
     assert original is not None
     other = generate_signing_seed()
-    _resign(bundle, other, info_edit={
-        "Courier-Device-Public-Key": base64.b64encode(public_key(other)).decode(),
-        "Courier-Device-Fingerprint": fingerprint(public_key(other)),
-    })
+    _resign(
+        bundle,
+        other,
+        info_edit={
+            "Courier-Device-Public-Key": base64.b64encode(public_key(other)).decode(),
+            "Courier-Device-Fingerprint": fingerprint(public_key(other)),
+        },
+    )
     assert verify_bundle(bundle).valid  # integrity alone holds ...
     report = verify_bundle(bundle, trusted=lambda fp: fp == original.device_fingerprint)
     assert report.kinds() == {v.WRONG_SIGNER}  # ... but the signer is not the trusted one
@@ -126,15 +132,21 @@ def test_resigned_by_other_device_is_wrong_signer(bundle: Path) -> None:
 def test_key_and_fingerprint_mismatch_is_bad_signature(bundle: Path) -> None:
     """A bag-info whose key does not match its stated fingerprint cannot pass."""
     other = generate_signing_seed()
-    _resign(bundle, other, info_edit={
-        "Courier-Device-Public-Key": base64.b64encode(public_key(other)).decode()})
+    _resign(
+        bundle,
+        other,
+        info_edit={"Courier-Device-Public-Key": base64.b64encode(public_key(other)).decode()},
+    )
     assert v.BAD_SIGNATURE in verify_bundle(bundle).kinds()
 
 
 def test_newer_format_version_is_unsupported(bundle: Path) -> None:
     """A bundle of a newer format version is refused as unsupported, not as damaged."""
-    text = (bundle / fmt.BAG_INFO).read_text().replace(
-        "Bundle-Format-Version: 1", "Bundle-Format-Version: 2")
+    text = (
+        (bundle / fmt.BAG_INFO)
+        .read_text()
+        .replace("Bundle-Format-Version: 1", "Bundle-Format-Version: 2")
+    )
     (bundle / fmt.BAG_INFO).write_text(text)
     assert verify_bundle(bundle).kinds() == {v.FORMAT_UNSUPPORTED}
 
@@ -152,6 +164,7 @@ def test_manifest_is_sha256sum_compatible(bundle: Path) -> None:
     tool = shutil.which("sha256sum")
     if tool is None:
         pytest.skip("sha256sum missing")
-    done = subprocess.run([tool, "--quiet", "-c", fmt.MANIFEST], cwd=bundle, check=False,
-                          capture_output=True)
+    done = subprocess.run(
+        [tool, "--quiet", "-c", fmt.MANIFEST], cwd=bundle, check=False, capture_output=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -55,8 +55,9 @@ def test_pyrage_swallows_a_final_write_error() -> None:
     # A final STREAM chunk under pyrage's 8 KiB buffer is written at drop time, unchecked.
     last = _writes_for(SWALLOWED_SIZE, recipient)
     sink = _CountingSink(fail_at=last)
-    pyrage.encrypt_io(io.BytesIO(b"x" * SWALLOWED_SIZE), sink,
-                      [pyrage.x25519.Recipient.from_str(recipient)])
+    pyrage.encrypt_io(
+        io.BytesIO(b"x" * SWALLOWED_SIZE), sink, [pyrage.x25519.Recipient.from_str(recipient)]
+    )
     assert sink.calls == last  # the failing write happened, and no exception came back
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from center.core.archive import Archive, CenterKeys
 from center.core.importer import ALREADY, IMPORTED, REFUSED, import_drive
@@ -22,7 +21,10 @@ def _import(archive: Archive, keys: CenterKeys, drive: Drive):  # type: ignore[n
 
 
 def test_a_studies_come_out_byte_identical(
-    device: UnlockedDevice, drive: Drive, terminal: Terminal, archive: Archive,
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal: Terminal,
+    archive: Archive,
     center_keys: CenterKeys,
 ) -> None:
     """Every A instance is stored byte-identical to the clinic's file, and no B instance is."""
@@ -33,8 +35,8 @@ def test_a_studies_come_out_byte_identical(
         for inst in study.instances:
             original = (terminal.root / inst.path).read_bytes()
             row = archive.conn.execute(
-                "SELECT sha256 FROM instances WHERE sop_instance_uid = ?",
-                (inst.sop_instance_uid,)).fetchone()
+                "SELECT sha256 FROM instances WHERE sop_instance_uid = ?", (inst.sop_instance_uid,)
+            ).fetchone()
             if study.flagged_a:
                 assert row is not None
                 assert archive.store.path(row[0]).read_bytes() == original
@@ -45,7 +47,10 @@ def test_a_studies_come_out_byte_identical(
 
 
 def test_every_study_gets_an_expiry(
-    device: UnlockedDevice, drive: Drive, terminal: Terminal, archive: Archive,
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal: Terminal,
+    archive: Archive,
     center_keys: CenterKeys,
 ) -> None:
     """Each stored study has an expiry date at least 10 years after its study date."""
@@ -58,7 +63,10 @@ def test_every_study_gets_an_expiry(
 
 
 def test_reimport_adds_nothing(
-    device: UnlockedDevice, drive: Drive, terminal: Terminal, archive: Archive,
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal: Terminal,
+    archive: Archive,
     center_keys: CenterKeys,
 ) -> None:
     """Importing the same drive twice leaves catalog and store unchanged."""
@@ -73,7 +81,9 @@ def test_reimport_adds_nothing(
 
 
 def test_second_pull_without_new_studies_carries_nothing(
-    device: UnlockedDevice, drive: Drive, terminal: Terminal,
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal: Terminal,
 ) -> None:
     """A second visit with nothing new creates no bundle."""
     do_pull(device, drive, terminal.root)
@@ -83,7 +93,10 @@ def test_second_pull_without_new_studies_carries_nothing(
 
 
 def test_unenrolled_device_is_refused(
-    courier_home, drive: Drive, terminal: Terminal, archive: Archive,  # type: ignore[no-untyped-def]
+    courier_home,
+    drive: Drive,
+    terminal: Terminal,
+    archive: Archive,  # type: ignore[no-untyped-def]
     center_keys: CenterKeys,
 ) -> None:
     """A bundle from a device the center never enrolled is refused with device-unknown."""
@@ -98,7 +111,10 @@ def test_unenrolled_device_is_refused(
 
 
 def test_stock_age_cli_decrypts_an_object(
-    device: UnlockedDevice, drive: Drive, terminal: Terminal, center_keys: CenterKeys,
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal: Terminal,
+    center_keys: CenterKeys,
     tmp_path: Path,
 ) -> None:
     """Debian's `age` decrypts a bundle object with the center identity to the clinic's bytes."""
@@ -106,20 +122,30 @@ def test_stock_age_cli_decrypts_an_object(
     result = do_pull(device, drive, terminal.root)
     identity = tmp_path / "identity.txt"
     identity.write_text(center_keys.identity + "\n")
-    out = subprocess.run([age, "-d", "-i", str(identity), str(first_object(bundle_dir(drive, result)))],
-                         capture_output=True, check=True).stdout
-    candidates = {(terminal.root / i.path).read_bytes() for s in terminal.manifest.a_studies
-                  for i in s.instances}
+    out = subprocess.run(
+        [age, "-d", "-i", str(identity), str(first_object(bundle_dir(drive, result)))],
+        capture_output=True,
+        check=True,
+    ).stdout
+    candidates = {
+        (terminal.root / i.path).read_bytes()
+        for s in terminal.manifest.a_studies
+        for i in s.instances
+    }
     assert out in candidates
 
 
 def test_escrow_identity_decrypts_objects(
-    device: UnlockedDevice, drive: Drive, terminal: Terminal, archive_root: Path,
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal: Terminal,
+    archive_root: Path,
 ) -> None:
     """The offline escrow identity alone recovers an object (every object has two recipients)."""
     result = do_pull(device, drive, terminal.root)
-    escrow = age_passphrase_decrypt((archive_root / "ESCROW-identity-TAKE-OFFLINE.age")
-                                    .read_bytes(), ESCROW_PASS).decode()
+    escrow = age_passphrase_decrypt(
+        (archive_root / "ESCROW-identity-TAKE-OFFLINE.age").read_bytes(), ESCROW_PASS
+    ).decode()
     identity = next(line for line in escrow.splitlines() if line.startswith("AGE-SECRET-KEY-"))
     plain = decrypt_bytes(first_object(bundle_dir(drive, result)).read_bytes(), identity)
     assert plain[128:132] == b"DICM"
@@ -128,8 +154,7 @@ def test_escrow_identity_decrypts_objects(
 def _secrets_of(terminal: Terminal) -> set[str]:
     found: set[str] = set()
     for study in terminal.manifest.studies:
-        found |= {study.patient_name, study.patient_id, study.accession,
-                  study.study_instance_uid}
+        found |= {study.patient_name, study.patient_id, study.accession, study.study_instance_uid}
         found |= {part for part in study.patient_name.replace("=", "^").split("^") if len(part) > 3}
         for series in study.series:
             found.add(series.series_instance_uid)
@@ -140,16 +165,18 @@ def _secrets_of(terminal: Terminal) -> set[str]:
 def _encodings(text: str) -> list[bytes]:
     out = {text.encode("utf-8")}
     for codec in ("latin-1", "utf-16-le", "iso2022_jp"):
-        try:
+        with contextlib.suppress(UnicodeEncodeError):
             out.add(text.encode(codec))
-        except UnicodeEncodeError:
-            pass
     return sorted(out)
 
 
 def test_no_patient_data_in_clear_on_the_drive(
-    device: UnlockedDevice, drive: Drive, terminal: Terminal, archive: Archive,
-    center_keys: CenterKeys, tmp_path: Path,
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal: Terminal,
+    archive: Archive,
+    center_keys: CenterKeys,
+    tmp_path: Path,
 ) -> None:
     """No synthetic name, patient ID, accession or UID appears in any byte on the drive."""
     do_pull(device, drive, terminal.root, receipts=tmp_path / "clinic-receipts")
@@ -172,7 +199,9 @@ def test_no_patient_data_in_clear_on_the_drive(
 
 
 def test_bundle_layout_matches_the_format(
-    device: UnlockedDevice, drive: Drive, terminal: Terminal,
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal: Terminal,
 ) -> None:
     """A sealed bundle holds exactly the files bundle format v1 lists."""
     bundle = bundle_dir(drive, do_pull(device, drive, terminal.root))
