@@ -2,8 +2,8 @@
 
 WAL journal, ``synchronous=FULL`` and explicit ``BEGIN IMMEDIATE`` transactions: Python's
 ``with conn:`` does not begin a transaction in autocommit mode, so :func:`transaction` does.
-Migrations are an ordered list of SQL scripts per database; ``PRAGMA user_version`` records how
-many have run, and each runs in its own transaction.
+Migrations are named SQL scripts, applied in list order, each in its own transaction; the
+``_migrations`` table records which have run.
 """
 
 from __future__ import annotations
@@ -38,19 +38,37 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def migrate(conn: sqlite3.Connection, steps: Sequence[str], *, name: str) -> int:
-    """Run the migrations of *steps* not yet applied; return the schema version reached."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(steps):
+def migrate(conn: sqlite3.Connection, steps: Sequence[tuple[str, str]], *, name: str) -> int:
+    """Apply the named migrations of *steps* not yet applied, in order; return how many ran.
+
+    Each step is ``(migration name, SQL script)``; applied names are recorded in
+    ``_migrations``. Names let feature modules own their migrations (one list each,
+    concatenated by the database's module) without renumbering anyone else's. A database that
+    has applied a migration this software does not know is refused: it was written by a newer
+    version.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, position INTEGER NOT NULL)"
+    )
+    applied = {str(r[0]) for r in conn.execute("SELECT name FROM _migrations")}
+    known = [step_name for step_name, _ in steps]
+    if len(known) != len(set(known)):
+        raise ValueError(f"duplicate migration names in the {name} database's list")
+    unknown = applied - set(known)
+    if unknown:
         raise ConfigError(
-            f"the {name} database has schema version {version}, newer than this software "
-            f"knows ({len(steps)})",
+            f"the {name} database has migrations this software does not know "
+            f"({', '.join(sorted(unknown))})",
             hint="Upgrade this software before using this database.",
         )
-    for number, script in enumerate(steps[version:], start=version + 1):
+    ran = 0
+    for position, (step_name, script) in enumerate(steps):
+        if step_name in applied:
+            continue
         with transaction(conn):
             for statement in script.split(";\n"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
-    return len(steps)
+            conn.execute("INSERT INTO _migrations VALUES (?, ?)", (step_name, position))
+        ran += 1
+    return ran

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from center.cli.session import operator_session
 from center.cli.state import state
 from center.core.archive import open_archive
 from center.core.devices import enroll as enroll_device
@@ -31,10 +32,13 @@ def enroll(
     ],
 ) -> None:
     """Allow a courier device to deliver bundles (check its fingerprint with the courier)."""
-    st = state(ctx)
-    operator = st.require_operator()
-    with open_archive(st.require_archive()) as archive:
-        device = enroll_device(archive, card.read_bytes(), operator=operator, now=st.env.now())
+    with operator_session(ctx, "enroll") as session:
+        device = enroll_device(
+            session.archive,
+            card.read_bytes(),
+            operator=session.operator,
+            now=session.state.env.now(),
+        )
     Console().print(
         f"Enrolled [bold]{device.device_id}[/bold] ({device.operator}), "
         f"fingerprint [bold]{device.fingerprint}[/bold]."

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from center.cli.state import PASSPHRASE_PREFIX, state
-from center.core.archive import open_archive
+from center.cli.session import operator_session
+from center.cli.state import PASSPHRASE_PREFIX
 from center.core.importer import ImportReport
 from center.core.importer import import_drive as run_import
 from center.core.studies import StudyRow, studies_of_bundles
@@ -30,19 +30,20 @@ def import_drive(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Verify, decrypt and store the drive's sealed bundles; write storage receipts."""
-    st = state(ctx)
-    operator = st.require_operator()
-    with open_archive(st.require_archive()) as archive:
+    with operator_session(ctx, "import") as session:
+        archive = session.archive
         keys = archive.unlock(
-            read_passphrase(st.env.environ, PASSPHRASE_PREFIX, prompt="Center passphrase")
+            read_passphrase(
+                session.state.env.environ, PASSPHRASE_PREFIX, prompt="Center passphrase"
+            )
         )
         with RichProgress(enabled=not as_json) as progress:
             report = run_import(
                 archive,
                 keys,
                 drive,
-                operator=operator,
-                now=st.env.now(),
+                operator=session.operator,
+                now=session.state.env.now(),
                 only_bundle=bundle,
                 progress=progress,
             )

@@ -10,10 +10,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from center.core.audit import AUDIT_MIGRATIONS
 from common.sqlitedb import connect, migrate
 
-MIGRATIONS = [
-    """
+CATALOG_MIGRATIONS = [
+    (
+        "catalog-0001-initial",
+        """
     CREATE TABLE facilities (
         facility_id TEXT PRIMARY KEY,
         name TEXT NOT NULL DEFAULT '',
@@ -103,7 +106,12 @@ MIGRATIONS = [
     CREATE INDEX instances_series ON instances(series_pk);
     CREATE INDEX instances_sha ON instances(sha256)
     """,
+    ),
 ]
+
+
+# Feature modules own their migrations; this is the one place that orders them.
+MIGRATIONS = [*CATALOG_MIGRATIONS, *AUDIT_MIGRATIONS]
 
 
 def open_catalog(path: Path) -> sqlite3.Connection:

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from center.core import audit
 from center.core.archive import Archive, CenterKeys
 from center.core.devices import active_recipients, require_active
 from common.bundle import format as fmt
@@ -141,7 +142,25 @@ def _import_bundle(
     reception_date = _date_of(received, now)
     with transaction(archive.conn):
         outcome.studies = _catalog(archive, info, stored, reception, reception_date, operator, now)
-    _write_receipts(archive, keys, bundle_dir.parent.parent, outcome, [e for e, _ in stored], now)
+        audit.record(
+            archive.conn,
+            at=now,
+            operator=operator,
+            action="import",
+            event_code=audit.EVENT_IMPORT,
+            target=f"bundle:{bundle_id}",
+            details={
+                "facility_id": info.facility_id,
+                "device_id": info.device_id,
+                "objects": outcome.objects,
+                "new_objects": outcome.stored,
+                "studies": outcome.studies,
+            },
+        )
+        checkpoint = audit.checkpoint(archive.conn, keys.signing_seed, now)
+    _write_receipts(
+        archive, keys, bundle_dir.parent.parent, outcome, [e for e, _ in stored], now, checkpoint
+    )
     return outcome
 
 
@@ -305,6 +324,7 @@ def _write_receipts(
     outcome: BundleOutcome,
     entries: list[IndexEntry],
     now: datetime,
+    checkpoint: audit.Checkpoint | None,
 ) -> None:
     """Storage receipt for the bundle's facility: kept in the archive, encrypted to the outbox.
 
@@ -333,6 +353,8 @@ def _write_receipts(
             "bytes": sum(r.size for r in received),
         },
     }
+    if checkpoint is not None:
+        document["audit_checkpoint"] = checkpoint.to_dict()
     files = write_receipt(
         archive.paths.receipts / outcome.facility_id,
         document,

@@ -20,7 +20,9 @@ from common.sqlitedb import connect, migrate, transaction
 from courier.core.device import UnlockedDevice
 
 MIGRATIONS = [
-    """
+    (
+        "journal-0001-initial",
+        """
     CREATE TABLE bundles (
         bundle_id TEXT PRIMARY KEY,
         facility_id TEXT NOT NULL,
@@ -65,6 +67,7 @@ MIGRATIONS = [
         summary TEXT NOT NULL
     )
     """,
+    ),
 ]
 
 
