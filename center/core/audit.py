@@ -12,16 +12,13 @@ entry commit together or not at all.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from common.canonical import canonical_json
-from common.crypto import sign, verify_signature
+from common import hashchain
 
 # DICOM PS3.15 A.5.3 event ids (DCM code values), by our action names.
 EVENT_APPLICATION_ACTIVITY = "110100"
@@ -35,6 +32,7 @@ EVENT_SECURITY_ALERT = "110113"
 EVENT_USER_AUTHENTICATION = "110114"
 
 GENESIS = bytes(32)
+AUDIT_DOMAIN = b"audit-v1\0"
 CHECKPOINT_CONTEXT = b"clinic-archive audit checkpoint v1\0"
 
 AUDIT_MIGRATIONS = [
@@ -105,8 +103,7 @@ class Checkpoint:
 
 
 def chain_hash(prev_hex: str, content: dict[str, Any]) -> str:
-    prev = bytes.fromhex(prev_hex)
-    return hashlib.sha256(b"audit-v1\0" + prev + canonical_json(content)).hexdigest()
+    return hashchain.chain_hash(AUDIT_DOMAIN, prev_hex, content)
 
 
 def _row_entry(row: sqlite3.Row) -> AuditEntry:
@@ -169,17 +166,13 @@ def record(
     return AuditEntry(**content, prev_hash=prev, hash=digest)  # type: ignore[arg-type]
 
 
-def _checkpoint_message(seq: int, digest: str) -> bytes:
-    return CHECKPOINT_CONTEXT + f"{seq}:{digest}".encode()
-
-
 def checkpoint(conn: sqlite3.Connection, signing_seed: bytes, at: datetime) -> Checkpoint | None:
     """Sign the chain's current head (inside the caller's transaction); None if empty."""
     last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     if last is None:
         return None
     seq, digest = int(last[0]), str(last[1])
-    signature = base64.b64encode(sign(signing_seed, _checkpoint_message(seq, digest))).decode()
+    signature = hashchain.sign_checkpoint(CHECKPOINT_CONTEXT, signing_seed, seq, digest)
     cp = Checkpoint(seq, digest, at.isoformat(timespec="seconds"), signature)
     conn.execute(
         "INSERT OR REPLACE INTO audit_checkpoints VALUES (?, ?, ?, ?)",
@@ -189,11 +182,7 @@ def checkpoint(conn: sqlite3.Connection, signing_seed: bytes, at: datetime) -> C
 
 
 def checkpoint_valid(cp: Checkpoint, public: bytes) -> bool:
-    try:
-        signature = base64.b64decode(cp.signature, validate=True)
-    except ValueError:
-        return False
-    return verify_signature(public, _checkpoint_message(cp.seq, cp.hash), signature)
+    return hashchain.checkpoint_valid(CHECKPOINT_CONTEXT, public, cp.seq, cp.hash, cp.signature)
 
 
 def entries(
