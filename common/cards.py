@@ -20,6 +20,7 @@ from common.errors import CardError
 from common.fsio import atomic_write
 
 CARD_VERSION = 1
+SIGNATURE_CONTEXT = b"clinic-archive card v1\0"
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def _body(card: CenterCard | DeviceCard) -> dict[str, Any]:
 def card_bytes(card: CenterCard | DeviceCard, signing_seed: bytes) -> bytes:
     """The card file's bytes, self-signed with the matching private key."""
     body = _body(card)
-    body["signature"] = base64.b64encode(sign(signing_seed, canonical_json(body))).decode()
+    signature = sign(signing_seed, SIGNATURE_CONTEXT + canonical_json(body))
+    body["signature"] = base64.b64encode(signature).decode()
     return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -91,7 +93,7 @@ def _load(data: bytes, kind: str, source: str) -> dict[str, Any]:
         raise CardError(f"{source} is a {doc.get('kind')!r}, expected a {kind}")
     if doc.get("version") != CARD_VERSION:
         raise CardError(f"{source} has card version {doc.get('version')!r}, expected 1")
-    if not verify_signature(public, canonical_json(doc), signature):
+    if not verify_signature(public, SIGNATURE_CONTEXT + canonical_json(doc), signature):
         raise CardError(f"{source} has been altered: its self-signature does not match")
     if doc.get("fingerprint") != fingerprint(public):
         raise CardError(f"{source} states a fingerprint that is not its key's")

@@ -235,6 +235,8 @@ def decrypt_file_to(src: Path, dst: BinaryIO, identity: str) -> tuple[str, int]:
 
 def age_passphrase_encrypt(data: bytes, passphrase: str) -> bytes:
     """Encrypt with age's scrypt passphrase recipient (stock ``age -d`` decrypts it)."""
+    if not passphrase:
+        raise PassphraseError("an empty passphrase cannot protect a key", hint="Choose one.")
     return bytes(pyrage.passphrase.encrypt(data, passphrase))
 
 
@@ -248,8 +250,8 @@ def age_passphrase_decrypt(data: bytes, passphrase: str) -> bytes:
 # -- secrets at rest --------------------------------------------------------------------------
 
 
-def _scrypt(passphrase: str, salt: bytes, log_n: int) -> bytes:
-    return Scrypt(salt=salt, length=32, n=1 << log_n, r=8, p=1).derive(passphrase.encode())
+def _scrypt(passphrase: str, salt: bytes, log_n: int, r: int = 8, p: int = 1) -> bytes:
+    return Scrypt(salt=salt, length=32, n=1 << log_n, r=r, p=p).derive(passphrase.encode())
 
 
 def seal_secret(
@@ -288,10 +290,10 @@ def open_secret(blob: bytes, passphrase: str, *, purpose: str) -> bytes:
     doc = _parse_sealed(blob, purpose)
     try:
         kdf, aead = doc["kdf"], doc["aead"]
-        log_n = int(kdf["log_n"])
+        log_n, r, p = int(kdf["log_n"]), int(kdf["r"]), int(kdf["p"])
         if kdf["name"] != "scrypt" or aead["name"] != "chacha20-poly1305":
             raise KeyFileError("the key file uses an unknown cipher")
-        if not MIN_KDF_LOG_N <= log_n <= MAX_KDF_LOG_N:
+        if not MIN_KDF_LOG_N <= log_n <= MAX_KDF_LOG_N or not (1 <= r <= 32 and 1 <= p <= 16):
             raise KeyFileError("the key file's scrypt cost is out of range")
         salt, nonce = _unb64(kdf["salt"]), _unb64(aead["nonce"])
         ciphertext = _unb64(doc["ciphertext"])
@@ -299,7 +301,8 @@ def open_secret(blob: bytes, passphrase: str, *, purpose: str) -> bytes:
         raise KeyFileError("the key file is damaged") from exc
     aad = f"{SECRET_FORMAT}\0{purpose}\0{doc['public']}".encode()
     try:
-        return ChaCha20Poly1305(_scrypt(passphrase, salt, log_n)).decrypt(nonce, ciphertext, aad)
+        key = _scrypt(passphrase, salt, log_n, r, p)
+        return ChaCha20Poly1305(key).decrypt(nonce, ciphertext, aad)
     except InvalidTag as exc:
         raise PassphraseError("the passphrase does not open this key") from exc
 

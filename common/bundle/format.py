@@ -24,13 +24,15 @@ RECEPTION = "reception.age"
 TAGMANIFEST = "tagmanifest-sha256.txt"
 SIGNATURE = "tagmanifest-sha256.txt.sig"
 DATA = "data"
-# Every tag file the tag manifest covers, in the order they are written.
+# Every tag file the tag manifest covers (the order of the tag manifest's lines).
 TAG_FILES = (BAGIT, BAG_INFO, MANIFEST, PAYLOAD_SIZES, INDEX, RECEPTION)
 OBJECTS_PER_DIR = 1000
 SIGNATURE_CONTEXT = b"clinic-archive bundle v1 tagmanifest\0"
 BAGIT_TEXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
 _BUNDLE_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+# Facility ids name folders (outbox/<facility>) and travel in bag-info: a safe, short slug.
+_FACILITY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def object_relpath(seq: int) -> str:
@@ -40,6 +42,11 @@ def object_relpath(seq: int) -> str:
 
 def valid_bundle_id(text: str) -> bool:
     return bool(_BUNDLE_ID.match(text))
+
+
+def valid_facility_id(text: str) -> bool:
+    """Letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64."""
+    return bool(_FACILITY_ID.match(text)) and ".." not in text
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class BagInfo:
     format_version: int = FORMAT_VERSION
 
     def render(self) -> bytes:
+        if not valid_facility_id(self.facility_id):
+            raise ValueError(f"facility id {self.facility_id!r} is not a valid facility id")
         lines = [
             ("Bundle-Id", self.bundle_id),
             ("Bundle-Format-Version", str(self.format_version)),
@@ -91,6 +100,12 @@ class BagInfo:
             )
         try:
             octets, _, count = fields["Payload-Oxum"].partition(".")
+            if int(count) != int(fields["Object-Count"]):
+                raise ValueError("Payload-Oxum and Object-Count disagree")
+            if not valid_facility_id(fields["Facility-Id"]):
+                raise ValueError("Facility-Id is not a valid facility id")
+            if not valid_bundle_id(fields["Bundle-Id"]):
+                raise ValueError("Bundle-Id is not a valid bundle id")
             return cls(
                 bundle_id=fields["Bundle-Id"],
                 device_id=fields["Courier-Device-Id"],

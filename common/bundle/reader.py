@@ -89,6 +89,7 @@ def open_index(bundle_dir: Path, identity: str, info: fmt.BagInfo) -> BundleInde
         raise BundleDamaged(f"{fmt.INDEX} does not start with a valid header") from exc
     expected = {
         "kind": "bundle-index",
+        "format": fmt.FORMAT_VERSION,
         "bundle_id": info.bundle_id,
         "device_id": info.device_id,
         "device_fingerprint": info.device_fingerprint,

@@ -13,11 +13,14 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from common.bundle import format as fmt
 from common.bundle.writer import hash_file
 from common.crypto import fingerprint, verify_signature
 from common.errors import BundleDamaged, BundleFormatUnsupported
+
+_T = TypeVar("_T")
 
 # Defect kinds, stable strings used in reports, JSON output and tests.
 UNSIGNED = "unsigned"
@@ -91,6 +94,14 @@ def verify_bundle(
         return report
     except BundleDamaged as exc:
         report.defects.append(Defect(MALFORMED, fmt.BAG_INFO, exc.message))
+    if report.info is not None and report.info.bundle_id != bundle_dir.name:
+        report.defects.append(
+            Defect(
+                MALFORMED,
+                fmt.BAG_INFO,
+                f"folder {bundle_dir.name} holds bundle {report.info.bundle_id}: renamed or copied",
+            )
+        )
     try:
         tagmanifest = (bundle_dir / fmt.TAGMANIFEST).read_bytes()
     except FileNotFoundError:
@@ -157,17 +168,8 @@ def _check_tags(report: VerifyReport, bundle_dir: Path, tagmanifest: bytes) -> N
 def _check_payload(
     report: VerifyReport, bundle_dir: Path, on_object: Callable[[int], None] | None
 ) -> None:
-    try:
-        manifest = fmt.parse_checksums((bundle_dir / fmt.MANIFEST).read_bytes(), fmt.MANIFEST)
-        sizes = fmt.parse_sizes((bundle_dir / fmt.PAYLOAD_SIZES).read_bytes(), fmt.PAYLOAD_SIZES)
-    except FileNotFoundError as exc:
-        name = Path(str(exc.filename)).name
-        if not any(d.path == name and d.kind == MISSING for d in report.defects):
-            report.defects.append(Defect(MISSING, name))
-        manifest, sizes = None, {}
-    except BundleDamaged as exc:
-        report.defects.append(Defect(MALFORMED, fmt.MANIFEST, exc.message))
-        manifest, sizes = None, {}
+    manifest = _read_listing(report, bundle_dir, fmt.MANIFEST, fmt.parse_checksums)
+    sizes = _read_listing(report, bundle_dir, fmt.PAYLOAD_SIZES, fmt.parse_sizes) or {}
     present = (
         {
             p.relative_to(bundle_dir).as_posix()
@@ -179,6 +181,18 @@ def _check_payload(
     )
     if manifest is None:
         return
+    info = report.info
+    if info is not None and (
+        len(manifest) != info.object_count or sum(sizes.values()) != info.payload_bytes
+    ):
+        report.defects.append(
+            Defect(
+                MALFORMED,
+                fmt.BAG_INFO,
+                f"Payload-Oxum says {info.payload_bytes}.{info.object_count}, the manifests list "
+                f"{sum(sizes.values())}.{len(manifest)}",
+            )
+        )
     for relpath in sorted(present - manifest.keys()):
         report.defects.append(Defect(EXTRA, relpath, "not in the manifest"))
     for relpath, digest in sorted(manifest.items()):
@@ -200,3 +214,17 @@ def _check_payload(
             report.defects.append(Defect(TRUNCATED, relpath, detail))
         else:
             report.defects.append(Defect(ALTERED, relpath, "content differs from the manifest"))
+
+
+def _read_listing(
+    report: VerifyReport, bundle_dir: Path, name: str, parse: Callable[[bytes, str], _T]
+) -> _T | None:
+    """Parse one of the payload listings, recording a missing or malformed file under its name."""
+    try:
+        return parse((bundle_dir / name).read_bytes(), name)
+    except FileNotFoundError:
+        if not any(d.path == name and d.kind == MISSING for d in report.defects):
+            report.defects.append(Defect(MISSING, name))
+    except BundleDamaged as exc:
+        report.defects.append(Defect(MALFORMED, name, exc.message))
+    return None

@@ -168,3 +168,39 @@ def test_manifest_is_sha256sum_compatible(bundle: Path) -> None:
         [tool, "--quiet", "-c", fmt.MANIFEST], cwd=bundle, check=False, capture_output=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_renamed_bundle_folder_is_named(bundle: Path) -> None:
+    """A bundle copied under another folder name is reported: ids must match their folder."""
+    renamed = bundle.with_name("20200101T000000Z-00000000")
+    bundle.rename(renamed)
+    defects = verify_bundle(renamed).defects
+    assert [(d.kind, d.path) for d in defects] == [(v.MALFORMED, fmt.BAG_INFO)]
+    assert "renamed" in defects[0].detail
+
+
+def test_payload_oxum_must_match_the_manifests(bundle: Path) -> None:
+    """A re-signed bag-info whose Payload-Oxum disagrees with the manifests is reported."""
+    info = verify_bundle(bundle).info
+    assert info is not None
+    seed_holder = generate_signing_seed()
+    _resign(
+        bundle,
+        seed_holder,
+        info_edit={
+            "Payload-Oxum": f"{info.payload_bytes + 1}.{info.object_count}",
+            "Courier-Device-Public-Key": base64.b64encode(public_key(seed_holder)).decode(),
+            "Courier-Device-Fingerprint": fingerprint(public_key(seed_holder)),
+        },
+    )
+    assert [(d.kind, d.path) for d in verify_bundle(bundle).defects] == [
+        (v.MALFORMED, fmt.BAG_INFO)
+    ]
+
+
+def test_facility_id_with_path_characters_is_refused() -> None:
+    """Facility ids that could escape a folder or break bag-info are not valid."""
+    for bad in ("../x", "/abs", "a/b", "x\ny", "", ".hidden", "a..b"):
+        assert not fmt.valid_facility_id(bad)
+    for good in ("clinic-1", "Dr.Tanaka_Clinic", "c9"):
+        assert fmt.valid_facility_id(good)
