@@ -1,19 +1,34 @@
-"""Rich rendering of the core's progress reports (rate and time left)."""
+"""Rich rendering of the core's progress reports: count, bytes, byte rate and time left."""
 
 from __future__ import annotations
 
 from types import TracebackType
 
 from rich.console import Console
+from rich.filesize import decimal
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
+
+
+class _BytesColumn(ProgressColumn):
+    """Bytes done and the byte rate of the phase (rich's own speed column counts units)."""
+
+    def render(self, task: Task) -> Text:
+        done = int(task.fields.get("nbytes", 0))
+        if not done:
+            return Text("")
+        elapsed = task.finished_time if task.finished else task.elapsed
+        rate = f" {decimal(int(done / elapsed))}/s" if elapsed else ""
+        return Text(f"{decimal(done)}{rate}", style="progress.data.speed")
 
 
 class RichProgress:
@@ -21,17 +36,15 @@ class RichProgress:
 
     def __init__(self, console: Console | None = None, *, enabled: bool = True) -> None:
         self._progress = Progress(
-            TextColumn("[bold]{task.description:<12}"),
+            TextColumn("[bold]{task.description:<10}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TransferSpeedColumn(),
+            _BytesColumn(),
             TimeRemainingColumn(),
             console=console or Console(stderr=True),
-            transient=False,
             disable=not enabled,
         )
         self._task: TaskID | None = None
-        self._bytes = 0
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
@@ -43,13 +56,22 @@ class RichProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._finish_phase()
         self._progress.stop()
 
-    def phase(self, name: str, total: int | None = None, *, unit: str = "files") -> None:
+    def _finish_phase(self) -> None:
         if self._task is not None:
-            self._progress.update(self._task, total=self._progress.tasks[-1].completed)
-        self._task = self._progress.add_task(name, total=total)
+            task = self._progress.tasks[-1]
+            self._progress.update(self._task, total=task.completed)
+
+    def phase(self, name: str, total: int | None = None, *, unit: str = "files") -> None:
+        self._finish_phase()
+        self._task = self._progress.add_task(name, total=total, nbytes=0)
 
     def advance(self, units: int = 1, *, nbytes: int = 0) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, units)
+        if self._task is None:
+            return
+        task = self._progress.tasks[-1]
+        self._progress.update(
+            self._task, advance=units, nbytes=int(task.fields.get("nbytes", 0)) + nbytes
+        )
