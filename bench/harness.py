@@ -7,6 +7,7 @@ same files in the same session; ratios are computed against them, never against 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -94,10 +95,8 @@ def measure(
 def drop_caches() -> None:
     """Flush dirty pages and, when allowed (root), drop the page cache between runs."""
     os.sync()
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        pass
 
 
 def tree_bytes(root: Path) -> tuple[int, int]:
