@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/courier: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ demo: $(BIN)/courier
 test: $(BIN)/courier
 	$(BIN)/python -m pytest -q
 
+bench: $(BIN)/courier
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: $(BIN)/courier
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/ruff check .
@@ -24,4 +27,4 @@ lint: $(BIN)/courier
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) demo-workspace .pytest_cache
+	rm -rf $(VENV) demo-workspace bench-data .pytest_cache
