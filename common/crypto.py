@@ -389,3 +389,51 @@ def open_local(key: bytes, blob: bytes, aad: bytes) -> bytes:
         return ChaCha20Poly1305(key).decrypt(blob[:12], blob[12:], aad)
     except InvalidTag as exc:
         raise KeyFileError("local state does not open with this device's key") from exc
+
+
+# -- operator passphrase hashes ---------------------------------------------------------------
+
+PASSPHRASE_HASH_SCHEME = "scrypt"  # noqa: S105 - a scheme name
+
+
+def hash_passphrase(passphrase: str, *, log_n: int = DEFAULT_KDF_LOG_N) -> str:
+    """A self-describing scrypt hash of *passphrase* for storage in a database.
+
+    Format: ``scrypt$ln=<log2 N>,r=8,p=1$<salt, base64>$<32-byte hash, base64>``. The cost is
+    stored in the string, so a hash made at another cost keeps verifying after the default
+    changes.
+    """
+    if not MIN_KDF_LOG_N <= log_n <= MAX_KDF_LOG_N:
+        raise ValueError(f"scrypt cost 2^{log_n} outside 2^{MIN_KDF_LOG_N}..2^{MAX_KDF_LOG_N}")
+    if not passphrase:
+        raise PassphraseError("an empty passphrase cannot be set", hint="Choose one.")
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(passphrase, salt, log_n)
+    return f"{PASSPHRASE_HASH_SCHEME}$ln={log_n},r=8,p=1${_b64(salt)}${_b64(digest)}"
+
+
+def passphrase_hash_cost(encoded: str) -> tuple[int, int, int]:
+    """The (log2 N, r, p) a hash from :func:`hash_passphrase` records; ValueError if malformed."""
+    scheme, params, _salt, _digest = encoded.split("$")
+    if scheme != PASSPHRASE_HASH_SCHEME:
+        raise ValueError(f"unknown passphrase hash scheme {scheme!r}")
+    fields = dict(part.split("=", 1) for part in params.split(","))
+    log_n, r, p = int(fields["ln"]), int(fields["r"]), int(fields["p"])
+    if not MIN_KDF_LOG_N <= log_n <= MAX_KDF_LOG_N or not (1 <= r <= 32 and 1 <= p <= 16):
+        raise ValueError("scrypt cost out of range")
+    return log_n, r, p
+
+
+def verify_passphrase(passphrase: str, encoded: str) -> bool:
+    """True when *passphrase* matches *encoded* (constant-time comparison of the hashes).
+
+    Raises ValueError when *encoded* is not a hash written by :func:`hash_passphrase`.
+    """
+    try:
+        log_n, r, p = passphrase_hash_cost(encoded)
+        salt, digest = _unb64(encoded.split("$")[2]), _unb64(encoded.split("$")[3])
+    except (KeyError, IndexError) as exc:
+        raise ValueError("malformed passphrase hash") from exc
+    if len(digest) != 32 or len(salt) < 16:
+        raise ValueError("malformed passphrase hash")
+    return hmac.compare_digest(_scrypt(passphrase, salt, log_n, r, p), digest)

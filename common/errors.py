@@ -160,6 +160,91 @@ class StorageError(ArchiveError):
     default_hint = "Check free space and permissions of the archive, then run the command again."
 
 
+# -- operators, search, export and output requests (center) ---------------------------------
+
+
+class AuthenticationFailed(ArchiveError):
+    ref = "operator-authentication-failed"
+    exit_code = 80
+    default_hint = (
+        "Check the operator name (--operator / CENTER_OPERATOR) and the passphrase "
+        "(CENTER_OPERATOR_PASSPHRASE or _FILE); an administrator can reset it with "
+        "`center operator passwd NAME`."
+    )
+
+
+class OperatorDisabled(ArchiveError):
+    ref = "operator-disabled"
+    exit_code = 81
+    default_hint = "Ask an administrator; disabled operators cannot run center commands."
+
+
+class NotAuthorised(ArchiveError):
+    ref = "not-authorised"
+    exit_code = 82
+    default_hint = (
+        "Ask an operator whose role allows this action, or an administrator to change roles "
+        "(see `center operator list`)."
+    )
+
+
+class OperatorExists(ArchiveError):
+    ref = "operator-exists"
+    exit_code = 83
+    default_hint = "Choose another name; names are unique regardless of letter case."
+
+
+class OperatorUnknown(ArchiveError):
+    ref = "operator-unknown"
+    exit_code = 84
+    default_hint = "Check the name with `center operator list`."
+
+
+class LastAdmin(ArchiveError):
+    ref = "last-admin"
+    exit_code = 85
+    default_hint = "Add another administrator first with `center operator add NAME --role admin`."
+
+
+class QueryInvalid(ArchiveError):
+    ref = "query-invalid"
+    exit_code = 86
+    default_hint = "Fix the named criterion (see `center search --help`) and run the command again."
+
+
+class NothingToExport(ArchiveError):
+    ref = "export-empty"
+    exit_code = 87
+    default_hint = "Check the criteria with `center search` first; nothing was written or sent."
+
+
+class ExportError(ArchiveError):
+    ref = "export-failed"
+    exit_code = 88
+    default_hint = "Choose a new or empty destination folder and run the export again."
+
+
+class PacsError(ArchiveError):
+    ref = "pacs-failed"
+    exit_code = 89
+    default_hint = (
+        "Check the destination's AE title, host and port, and that it accepts our AE title "
+        "(CLINICARCHIVE); then run the export again (a PACS ignores instances it already has)."
+    )
+
+
+class RequestUnknown(ArchiveError):
+    ref = "request-unknown"
+    exit_code = 90
+    default_hint = "Check the request id with `center request list`."
+
+
+class RequestClosed(ArchiveError):
+    ref = "request-closed"
+    exit_code = 91
+    default_hint = "Record a new request with `center request add` if the clinic asks again."
+
+
 ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     ArchiveError,
     ConfigError,
@@ -183,4 +268,16 @@ ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     DeviceRevoked,
     IntegrityError,
     StorageError,
+    AuthenticationFailed,
+    OperatorDisabled,
+    NotAuthorised,
+    OperatorExists,
+    OperatorUnknown,
+    LastAdmin,
+    QueryInvalid,
+    NothingToExport,
+    ExportError,
+    PacsError,
+    RequestUnknown,
+    RequestClosed,
 )

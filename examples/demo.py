@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     secrets_dir = ws / "secrets"
     secrets_dir.mkdir(mode=0o700)
     env = dict(os.environ)
-    for name in ("CENTER", "CENTER_ESCROW", "COURIER"):
+    for name in ("CENTER", "CENTER_ESCROW", "CENTER_OPERATOR", "COURIER"):
         path = secrets_dir / f"{name.lower()}.pass"
         path.write_text(secrets.token_urlsafe(18))
         env[f"{name}_PASSPHRASE_FILE"] = str(path)
@@ -57,7 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(manifest.a_studies)} flagged A, {manifest.total_bytes:,} bytes)"
     )
 
-    run(env, center, "init", str(ws / "archive"), "--name", "Demo Storage Center")
+    run(
+        env,
+        center,
+        "init",
+        str(ws / "archive"),
+        "--name",
+        "Demo Storage Center",
+        "--admin",
+        "Demo Operator",
+    )
     run(
         env,
         courier,

@@ -13,6 +13,7 @@ import pytest
 
 from center.core.archive import Archive, CenterKeys, init_archive, open_archive
 from center.core.devices import enroll
+from center.core.operators import active_admins, add_operator
 from common.environment import Environment
 from courier.core.device import CourierHome, UnlockedDevice, init_device, load_device, unlock
 from courier.core.drive import Drive, init_drive
@@ -111,3 +112,29 @@ def terminal(tmp_path: Path) -> Terminal:
         root, TerminalSpec(seed=3, patients=4, studies=8, pixel_bytes=4096)
     )
     return Terminal(root, manifest)
+
+
+OPERATOR_PASS = "operator-test-passphrase"
+
+
+def add_test_operator(archive_root: Path, name: str, role: str = "admin") -> dict[str, str]:
+    """Create the operator *name* in the archive; the variables that authenticate as it."""
+    with open_archive(archive_root) as opened:
+        authorised_by = "admin" if active_admins(opened.conn) else "init"
+        add_operator(
+            opened.conn,
+            name,
+            role=role,
+            passphrase=OPERATOR_PASS,
+            by="conftest",
+            now=NOW,
+            log_n=10,
+            authorised_by=authorised_by,
+        )
+    return {"CENTER_OPERATOR": name, "CENTER_OPERATOR_PASSPHRASE": OPERATOR_PASS}
+
+
+@pytest.fixture
+def center_operator(archive_root: Path) -> dict[str, str]:
+    """An administrator "Cli Tester" in the archive, and the variables that log in as it."""
+    return add_test_operator(archive_root, "Cli Tester")

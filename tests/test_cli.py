@@ -16,7 +16,7 @@ from tests.conftest import CENTER_PASS, COURIER_PASS, Terminal
 
 
 @pytest.fixture
-def cli_env(archive_root: Path, tmp_path: Path) -> dict[str, str]:
+def cli_env(archive_root: Path, tmp_path: Path, center_operator: dict[str, str]) -> dict[str, str]:
     return {
         "COLUMNS": "140",
         "NO_COLOR": "1",
@@ -25,7 +25,7 @@ def cli_env(archive_root: Path, tmp_path: Path) -> dict[str, str]:
         "COURIER_PASSPHRASE": COURIER_PASS,
         "CENTER_ARCHIVE": str(archive_root),
         "CENTER_PASSPHRASE": CENTER_PASS,
-        "CENTER_OPERATOR": "Cli Tester",
+        **center_operator,
     }
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from center.cli.state import PASSPHRASE_PREFIX, state
-from center.core.archive import init_archive
+from center.core.initialise import create_archive
 from common.boundary import error_boundary, read_passphrase
 
 
@@ -18,8 +18,16 @@ def init(
     ctx: typer.Context,
     archive: Annotated[Path, typer.Argument(help="Folder for the new archive.")],
     name: Annotated[str, typer.Option("--name", help="The center's name, shown on receipts.")],
+    admin: Annotated[
+        str,
+        typer.Option(
+            "--admin",
+            help="Name of the first administrator; the passphrase comes from "
+            "CENTER_OPERATOR_PASSPHRASE(_FILE) or a prompt.",
+        ),
+    ],
 ) -> None:
-    """Create an archive: catalog, object store, center keys and the center card."""
+    """Create an archive: catalog, object store, center keys, center card, first administrator."""
     st = state(ctx)
     passphrase = read_passphrase(
         st.env.environ, PASSPHRASE_PREFIX, confirm=True, prompt="New center passphrase"
@@ -30,13 +38,25 @@ def init(
         confirm=True,
         prompt="New escrow passphrase (kept offline with the escrow file)",
     )
-    result = init_archive(
-        archive, center_name=name, passphrase=passphrase, escrow_passphrase=escrow, env=st.env
+    admin_passphrase = read_passphrase(
+        st.env.environ, "CENTER_OPERATOR", confirm=True, prompt=f"New passphrase for {admin}"
+    )
+    result = create_archive(
+        archive,
+        center_name=name,
+        passphrase=passphrase,
+        escrow_passphrase=escrow,
+        admin=admin,
+        admin_passphrase=admin_passphrase,
+        env=st.env,
     )
     console = Console()
     console.print(f"Archive created in [bold]{archive}[/bold].")
     console.print(f"Center fingerprint: [bold]{result.card.fingerprint}[/bold]")
     console.print(f"Center card for couriers: {result.card_path}")
+    console.print(
+        f"Administrator: [bold]{admin.strip()}[/bold] (add others: `center operator add`)"
+    )
     console.print(
         f"[bold red]Move {result.escrow_path} offline now[/bold red] (a safe, not this host): "
         "it recovers every bundle if the center key is lost. `age -d` opens it with the escrow "

@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from center.core.audit import AUDIT_MIGRATIONS
+from center.core.operators import OPERATOR_MIGRATIONS
 from common.sqlitedb import connect, migrate
 
 CATALOG_MIGRATIONS = [
@@ -111,7 +112,7 @@ CATALOG_MIGRATIONS = [
 
 
 # Feature modules own their migrations; this is the one place that orders them.
-MIGRATIONS = [*CATALOG_MIGRATIONS, *AUDIT_MIGRATIONS]
+MIGRATIONS = [*CATALOG_MIGRATIONS, *AUDIT_MIGRATIONS, *OPERATOR_MIGRATIONS]
 
 
 def open_catalog(path: Path) -> sqlite3.Connection:
