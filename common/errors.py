@@ -245,6 +245,45 @@ class RequestClosed(ArchiveError):
     default_hint = "Record a new request with `center request add` if the clinic asks again."
 
 
+# -- retention and expiry (issue 5) -----------------------------------------------------------
+
+
+class RulesInvalid(ConfigError):
+    ref = "retention-rules-invalid"
+    exit_code = 50
+    default_hint = "Fix the lines named above and run the command again; nothing was changed."
+
+
+class StudyNotFound(ArchiveError):
+    ref = "study-not-found"
+    exit_code = 51
+    default_hint = "Check the accession or Study Instance UID, and --facility if you gave one."
+
+
+class StudyAmbiguous(ArchiveError):
+    ref = "study-ambiguous"
+    exit_code = 52
+    default_hint = "Name the study by its Study Instance UID, or add --facility."
+
+
+class PatientNotFound(ArchiveError):
+    ref = "patient-not-found"
+    exit_code = 53
+    default_hint = "Check the patient ID and the facility id."
+
+
+class HoldNotFound(ArchiveError):
+    ref = "hold-not-found"
+    exit_code = 54
+    default_hint = "`center hold list --all` shows every hold with its number."
+
+
+class NoticeNotFound(ArchiveError):
+    ref = "notice-not-found"
+    exit_code = 55
+    default_hint = "`center expiry notices` lists the expiry notices and their delivery state."
+
+
 ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     ArchiveError,
     ConfigError,
@@ -280,4 +319,10 @@ ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     PacsError,
     RequestUnknown,
     RequestClosed,
+    RulesInvalid,
+    StudyNotFound,
+    StudyAmbiguous,
+    PatientNotFound,
+    HoldNotFound,
+    NoticeNotFound,
 )

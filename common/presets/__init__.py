@@ -1,0 +1,1 @@
+"""Shipped retention rule presets (TOML package data): examples, not legal advice."""
