@@ -12,6 +12,7 @@ from center.cli import courier as courier_cli
 from center.cli import importer as import_cli
 from center.cli import init as init_cli
 from center.cli import operator as operator_cli
+from center.cli import search as search_cli
 from center.cli.state import CenterState
 from common.boundary import DEBUG_VARIABLE
 from common.environment import Environment
@@ -54,6 +55,7 @@ app.command("init")(init_cli.init)
 app.command("import")(import_cli.import_drive)
 app.add_typer(courier_cli.app, name="courier")
 app.add_typer(operator_cli.app, name="operator")
+app.command("search")(search_cli.search_studies)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from center.core.audit import AUDIT_MIGRATIONS
 from center.core.operators import OPERATOR_MIGRATIONS
+from center.core.search import SEARCH_MIGRATIONS, register_functions
 from common.sqlitedb import connect, migrate
 
 CATALOG_MIGRATIONS = [
@@ -112,11 +113,12 @@ CATALOG_MIGRATIONS = [
 
 
 # Feature modules own their migrations; this is the one place that orders them.
-MIGRATIONS = [*CATALOG_MIGRATIONS, *AUDIT_MIGRATIONS, *OPERATOR_MIGRATIONS]
+MIGRATIONS = [*CATALOG_MIGRATIONS, *AUDIT_MIGRATIONS, *OPERATOR_MIGRATIONS, *SEARCH_MIGRATIONS]
 
 
 def open_catalog(path: Path) -> sqlite3.Connection:
     """Open (and migrate) the catalog database."""
     conn = connect(path)
+    register_functions(conn)  # the search name-key triggers call it
     migrate(conn, MIGRATIONS, name="center catalog")
     return conn

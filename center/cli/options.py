@@ -1,0 +1,92 @@
+"""Options shared by center commands, declared once (STYLE.md point 4).
+
+The study criteria are the same for `center search` and `center export` (its QUERY), so a
+search can be checked first and then exported with the very same options.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from center.core.search import StudyQuery, parse_date_range, parse_day
+
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+Facility = Annotated[
+    Optional[str],  # noqa: UP045 - typer needs Optional here
+    typer.Option("--facility", help="Only this clinic's studies (facility id)."),
+]
+PatientId = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--patient-id", help="Patient ID, exact (or with * and ? wildcards)."),
+]
+PatientName = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--name",
+        help="Patient name, any case, accents optional: a prefix ('muller'), or a pattern "
+        "with * and ? and ^ between components ('müller^j*').",
+    ),
+]
+Accession = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--accession", help="Accession number, exact (or with * and ? wildcards)."),
+]
+StudyUid = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--study", help="Study Instance UID (repeat for several)."),
+]
+StudyDate = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--date",
+        help="Study date or range: 2024-03-01, 2024-01-01..2024-06-30, 2024-01-01.. or "
+        "..2023-12-31 (DICOM's 20240101-20240630 works too).",
+    ),
+]
+Modality = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--modality", help="Studies with a series of this modality (CT, MR, US...)."),
+]
+ExpiringBefore = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--expiring-before", help="Studies whose expiry date is before this date."),
+]
+Held = Annotated[
+    Optional[bool],  # noqa: UP045
+    typer.Option(
+        "--held/--not-held", help="Only studies under legal hold, or only those not held."
+    ),
+]
+
+
+def study_query(
+    *,
+    facility: str | None,
+    patient_id: str | None,
+    name: str | None,
+    accession: str | None,
+    study: list[str] | None,
+    study_date: str | None,
+    modality: str | None,
+    expiring_before: str | None,
+    held: bool | None,
+) -> StudyQuery:
+    """The criteria from the command line, dates parsed (QueryInvalid names a bad one)."""
+    date_from, date_to = parse_date_range(study_date) if study_date else (None, None)
+    return StudyQuery(
+        facility=facility,
+        patient_id=patient_id,
+        patient_name=name,
+        accession=accession,
+        study_uids=tuple(study or ()),
+        date_from=date_from,
+        date_to=date_to,
+        modality=modality,
+        expiring_before=parse_day(expiring_before, "--expiring-before")
+        if expiring_before
+        else None,
+        held=held,
+    )
