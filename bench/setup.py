@@ -16,6 +16,7 @@ BIN = Path(sys.executable).parent
 PASSPHRASES = {
     "CENTER": "bench-center",
     "CENTER_ESCROW": "bench-escrow",
+    "CENTER_OPERATOR": "bench-operator",
     "COURIER": "bench-courier",
 }
 
@@ -80,7 +81,9 @@ def prepare_workspace(root: Path) -> Workspace:
         if path.exists():
             shutil.rmtree(path)
     root.mkdir(parents=True, exist_ok=True)
-    cli(ws, "center", "init", str(ws.archive), "--name", "Bench Center")
+    cli(
+        ws, "center", "init", str(ws.archive), "--name", "Bench Center", "--admin", "Bench Operator"
+    )
     cli(
         ws,
         "courier",
