@@ -93,6 +93,18 @@ def main(argv: list[str] | None = None) -> int:
         str(ws / "clinic-receipts"),
     )
     run(env, center, "import", str(drive))
+    run(env, center, "search", "--facility", "demo-clinic")
+    run(
+        env,
+        center,
+        "export",
+        "--facility",
+        "demo-clinic",
+        "--to",
+        str(ws / "export-cd"),
+        "--purpose",
+        "demo: images back to the clinic",
+    )
     print(f"\nReception receipt (left at the clinic): {ws / 'clinic-receipts'}")
     print(f"Storage receipts (archive copy): {ws / 'archive' / 'receipts' / 'demo-clinic'}")
     print(

@@ -9,9 +9,11 @@ from typing import Annotated, Optional
 import typer
 
 from center.cli import courier as courier_cli
+from center.cli import export as export_cli
 from center.cli import importer as import_cli
 from center.cli import init as init_cli
 from center.cli import operator as operator_cli
+from center.cli import request as request_cli
 from center.cli import search as search_cli
 from center.cli.state import CenterState
 from common.boundary import DEBUG_VARIABLE
@@ -56,6 +58,8 @@ app.command("import")(import_cli.import_drive)
 app.add_typer(courier_cli.app, name="courier")
 app.add_typer(operator_cli.app, name="operator")
 app.command("search")(search_cli.search_studies)
+app.command("export")(export_cli.export)
+app.add_typer(request_cli.app, name="request")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ search can be checked first and then exported with the very same options.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -59,6 +60,26 @@ Held = Annotated[
     typer.Option(
         "--held/--not-held", help="Only studies under legal hold, or only those not held."
     ),
+]
+
+Purpose = Annotated[
+    str,
+    typer.Option("--purpose", help="Why the images leave the archive (kept in the audit log)."),
+]
+ExportFolder = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--to", help="Folder for the file-set (new or empty), or for the .tar.age file."),
+]
+EncryptTo = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--encrypt-to",
+        help="Write the export as one file age-encrypted to this recipient (age1...).",
+    ),
+]
+ToPacs = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--to-pacs", help="Send by C-STORE to AET@host:port instead of a folder."),
 ]
 
 

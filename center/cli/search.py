@@ -94,6 +94,7 @@ def _render(result: SearchResult) -> None:
         "Instances",
         "Size",
         "Expiry",
+        "Hold",
         title=f"{result.total} {'study' if result.total == 1 else 'studies'} found",
     )
     for h in result.hits:
@@ -107,6 +108,7 @@ def _render(result: SearchResult) -> None:
             str(h.instances),
             _size(h.bytes),
             h.expiry,
+            "held" if h.held else "",
         )
     console.print(table)
     if result.truncated:

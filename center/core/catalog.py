@@ -12,6 +12,7 @@ from pathlib import Path
 
 from center.core.audit import AUDIT_MIGRATIONS
 from center.core.operators import OPERATOR_MIGRATIONS
+from center.core.requests import REQUEST_MIGRATIONS
 from center.core.search import SEARCH_MIGRATIONS, register_functions
 from common.sqlitedb import connect, migrate
 
@@ -113,7 +114,13 @@ CATALOG_MIGRATIONS = [
 
 
 # Feature modules own their migrations; this is the one place that orders them.
-MIGRATIONS = [*CATALOG_MIGRATIONS, *AUDIT_MIGRATIONS, *OPERATOR_MIGRATIONS, *SEARCH_MIGRATIONS]
+MIGRATIONS = [
+    *CATALOG_MIGRATIONS,
+    *AUDIT_MIGRATIONS,
+    *OPERATOR_MIGRATIONS,
+    *SEARCH_MIGRATIONS,
+    *REQUEST_MIGRATIONS,
+]
 
 
 def open_catalog(path: Path) -> sqlite3.Connection:

@@ -41,6 +41,15 @@ SORT_KEYS = {
     "received": "st.first_received",
 }
 
+# Legal holds are kept by the retention work (table legal_holds, center/core/holds.py): a
+# study is held by a study hold or by a hold on its patient at its facility, until released.
+_HELD = (
+    "EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL "
+    "AND h.facility_id = st.facility_id AND ((h.scope = 'study' "
+    "AND h.study_instance_uid = st.study_instance_uid) OR (h.scope = 'patient' "
+    "AND h.patient_id = p.patient_id)))"
+)
+
 # The statements of a trigger are separated by "; " on one line: sqlitedb.migrate splits a
 # script at ";\n".
 SEARCH_MIGRATIONS = [
@@ -183,7 +192,15 @@ def _exact_or_glob(column: str, value: str, params: list[Any]) -> str:
     return f"{column} = ?"
 
 
-def _where(query: StudyQuery) -> tuple[str, list[Any]]:
+def holds_recorded(conn: sqlite3.Connection) -> bool:
+    """True when the catalog has the legal-holds table (the retention feature's migration)."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'legal_holds'"
+    ).fetchone()
+    return row is not None
+
+
+def _where(query: StudyQuery, *, holds: bool) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if query.date_from and query.date_to and query.date_from > query.date_to:
@@ -221,18 +238,29 @@ def _where(query: StudyQuery) -> tuple[str, list[Any]]:
         clauses.append("st.expiry < ?")
         params.append(query.expiring_before.isoformat())
     if query.held is not None:
-        raise QueryInvalid(
-            "legal holds are not recorded by this version yet, so --held/--not-held cannot "
-            "be answered",
-            hint="Search without --held/--not-held.",
-        )
+        if not holds:
+            raise QueryInvalid(
+                "legal holds are not recorded in this catalog, so --held/--not-held cannot "
+                "be answered",
+                hint="Search without --held/--not-held.",
+            )
+        clauses.append(_HELD if query.held else f"NOT {_HELD}")
     return (" AND ".join(clauses) or "1 = 1"), params
+
+
+def _from(query: StudyQuery, where: str, *, rows: bool) -> str:
+    """The FROM clause. Patients are joined for the rows, and for counting only when a
+    criterion needs them (every study has its patient, so the count is the same): a cold
+    count of many studies then reads no patient pages."""
+    needs_patients = rows or query.patient_id is not None or query.held is not None
+    join = " JOIN patients p ON p.patient_pk = st.patient_pk" if needs_patients else ""
+    return f"FROM studies st{join} WHERE {where}"
 
 
 def matching_study_pks(conn: sqlite3.Connection, query: StudyQuery) -> list[int]:
     """Every study matching *query*, by primary key, in catalog order (no limit)."""
-    where, params = _where(query)
-    base = f"FROM studies st JOIN patients p ON p.patient_pk = st.patient_pk WHERE {where}"
+    where, params = _where(query, holds=holds_recorded(conn))
+    base = _from(query, where, rows=False)
     rows = conn.execute(f"SELECT st.study_pk {base} ORDER BY st.study_pk", params)
     return [int(r[0]) for r in rows]
 
@@ -252,6 +280,7 @@ class StudyHit:
     expiry: str
     description: str
     study_instance_uid: str
+    held: bool
 
 
 @dataclass(frozen=True)
@@ -284,14 +313,17 @@ def find_studies(
         raise QueryInvalid(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_KEYS)}")
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryInvalid(f"the limit must be between 1 and {MAX_LIMIT}")
-    where, params = _where(query)
-    base = f"FROM studies st JOIN patients p ON p.patient_pk = st.patient_pk WHERE {where}"
-    total = int(conn.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0])
+    holds = holds_recorded(conn)
+    where, params = _where(query, holds=holds)
+    counted = _from(query, where, rows=False)
+    total = int(conn.execute(f"SELECT COUNT(*) {counted}", params).fetchone()[0])
+    base = _from(query, where, rows=True)
     direction = "DESC" if descending else "ASC"
     rows = conn.execute(
         "SELECT st.study_pk, st.facility_id, p.patient_id, p.patient_name, st.study_date, "
-        "st.modalities, st.accession, st.expiry, st.description, st.study_instance_uid "
-        f"{base} ORDER BY {SORT_KEYS[sort]} {direction}, st.study_pk {direction} LIMIT ?",
+        "st.modalities, st.accession, st.expiry, st.description, st.study_instance_uid, "
+        f"{_HELD if holds else '0'} AS held {base} "
+        f"ORDER BY {SORT_KEYS[sort]} {direction}, st.study_pk {direction} LIMIT ?",
         [*params, limit],
     ).fetchall()
     sizes = {
@@ -316,6 +348,7 @@ def find_studies(
             expiry=str(r["expiry"]),
             description=str(r["description"]),
             study_instance_uid=str(r["study_instance_uid"]),
+            held=bool(r["held"]),
         )
         for r in rows
     ]

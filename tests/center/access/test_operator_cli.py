@@ -156,20 +156,34 @@ def test_no_passphrase_and_no_terminal_is_a_clear_error(staffed: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "action"),
+    ("operator", "args", "action"),
     [
-        (["import", "/nonexistent-drive"], "import"),
-        (["courier", "enroll", __file__], "enroll"),
+        ("val", ["import", "/nonexistent-drive"], "import"),
+        ("val", ["courier", "enroll", __file__], "enroll"),
+        ("val", ["export", "--patient-id", "X", "--to", "/tmp/x", "--purpose", "p"], "export"),
+        ("val", ["request", "add", "clinic-1", "--patient-id", "X", "--purpose", "p"], "request"),
+        ("imp", ["search", "--patient-id", "X"], "search"),
+        ("exp", ["operator", "list"], "operator"),
     ],
-    ids=["import", "enroll"],
+    ids=[
+        "viewer-import",
+        "viewer-enroll",
+        "viewer-export",
+        "viewer-request",
+        "importer-search",
+        "exporter-operators",
+    ],
 )
-def test_viewer_is_refused_commands_beyond_search(
-    staffed: Path, args: list[str], action: str
+def test_commands_refuse_roles_without_the_action(
+    staffed: Path, operator: str, args: list[str], action: str
 ) -> None:
-    """A viewer may search but is refused import, enrol, export and requests, each audited."""
-    result = _run(args, _env(staffed, "val"))
+    """Each command refuses a role lacking its action, with exit 82 and a security alert."""
+    add_test_operator(staffed, "imp", "importer")
+    add_test_operator(staffed, "exp", "exporter")
+    result = _run(args, _env(staffed, operator))
     assert result.exit_code == 82, result.output
-    assert _last_alert(staffed).action == action
+    alert = _last_alert(staffed)
+    assert (alert.operator, alert.action) == (operator, action)
 
 
 def test_no_option_takes_a_passphrase() -> None:

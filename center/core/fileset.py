@@ -1,0 +1,180 @@
+"""A DICOM File-set (PS3.10 section 8) of archived objects, byte for byte, with its DICOMDIR.
+
+pydicom's :class:`~pydicom.fileset.FileSet` builds the directory records (PS3.3 Annex F) and
+the layout (``PTxxxxxx/STxxxxxx/SExxxxxx/IMxxxxxx``). It normally re-encodes each instance it
+stages; here it stages the header only, and the staged file is then replaced by the archived
+object itself, copied from the store while its sha256 is checked against the catalog. After
+the write, every file of the set is read back and checked again. So each file handed over is
+exactly the object the clinic delivered.
+
+Directory records need a few Type 1 values an instance may lack (PS3.3 F.5: Patient ID; Study
+Date, Time and ID; Modality and Series Number; Instance Number). As dcmtk's ``dcmmkdir +I``
+does, missing ones are invented in the record only (``UNKNOWN``, ``19000101``, ``000000``,
+``0``, ``OT``); the instance files are never changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import BinaryIO
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.fileset import FileSet
+
+from center.core.store import ObjectStore
+from common.errors import ExportError, IntegrityError
+from common.fsio import fsync_dir
+
+_CHUNK = 1 << 20
+# Record values invented when an instance lacks them (the file itself is not changed).
+_INVENTED = {
+    "PatientID": "UNKNOWN",
+    "StudyDate": "19000101",
+    "StudyTime": "000000",
+    "StudyID": "0",
+    "Modality": "OT",
+    "SeriesNumber": "0",
+}
+
+
+@dataclass(frozen=True)
+class SetMember:
+    """One archived object to put in the set, with the catalog's word on its content."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    sha256: str
+    size: int
+
+
+def copy_verified(store: ObjectStore, member: SetMember, sink: BinaryIO) -> None:
+    """Copy the stored object into *sink*, checking its sha256 against the catalog.
+
+    Raises IntegrityError when the object is missing or its bytes are not the catalog's.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with store.open(member.sha256) as src:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                sink.write(chunk)
+    except FileNotFoundError as exc:
+        raise IntegrityError(
+            f"object {member.sha256[:12]} is in the catalog but missing from the store; "
+            "nothing was exported"
+        ) from exc
+    if digest.hexdigest() != member.sha256 or size != member.size:
+        raise IntegrityError(
+            f"object {member.sha256[:12]} in the store does not match its catalog hash; "
+            "nothing was exported"
+        )
+
+
+def _record_header(store: ObjectStore, member: SetMember, number: int) -> pydicom.Dataset:
+    """The object's header, with the Type 1 values records need filled in where missing."""
+    try:
+        ds = pydicom.dcmread(store.path(member.sha256), stop_before_pixels=True)
+    except FileNotFoundError as exc:
+        raise IntegrityError(
+            f"object {member.sha256[:12]} is in the catalog but missing from the store"
+        ) from exc
+    except (InvalidDicomError, ValueError, OSError) as exc:
+        raise ExportError(
+            f"object {member.sha256[:12]} cannot be read as DICOM for the DICOMDIR: {exc}"
+        ) from exc
+    for keyword, value in _INVENTED.items():
+        if not str(ds.get(keyword, "") or "").strip():
+            setattr(ds, keyword, value)
+    if not str(ds.get("InstanceNumber", "") or "").strip():
+        ds.InstanceNumber = str(number)
+    return ds
+
+
+def _stage_in(fs: FileSet, folder: Path) -> None:
+    """Keep pydicom's staging area in *folder* (the archive's own disk), not the system tmp."""
+    # pydicom has no option for the staging folder: set its private one.
+    stage = fs._stage
+    if not isinstance(stage.get("t"), TemporaryDirectory):
+        raise RuntimeError("pydicom's FileSet staging layout changed; check the pydicom version")
+    stage["t"].cleanup()
+    stage["t"] = TemporaryDirectory(dir=folder, prefix="fileset-stage-")
+    stage["path"] = Path(stage["t"].name)
+
+
+def write_fileset(
+    root: Path,
+    members: Sequence[SetMember],
+    store: ObjectStore,
+    *,
+    stage_folder: Path,
+    fileset_id: str,
+    on_member: Callable[[int], None] = lambda _n: None,
+) -> dict[str, str]:
+    """Write *members* as a File-set with a DICOMDIR under the empty folder *root*.
+
+    Returns each SOP Instance UID's file path relative to *root* (``PT000000/ST000000/...``).
+    Everything written is fsynced; the caller renames *root* into place.
+    """
+    fs = FileSet()
+    _stage_in(fs, stage_folder)
+    fs.ID = fileset_id[:16].upper()
+    try:
+        for number, member in enumerate(members, start=1):
+            header = _record_header(store, member, number)
+            try:
+                instance = fs.add(header)
+            except (ValueError, KeyError, AttributeError) as exc:
+                raise ExportError(
+                    f"object {member.sha256[:12]} (SOP class {member.sop_class_uid}) cannot be "
+                    f"listed in a DICOMDIR: {exc}"
+                ) from exc
+            with Path(instance.path).open("wb") as staged:
+                copy_verified(store, member, staged)
+            on_member(member.size)
+        fs.write(root)
+        paths = {str(i.SOPInstanceUID): Path(i.FileID).as_posix() for i in fs}
+    finally:
+        fs._stage["t"].cleanup()  # see _stage_in
+    expected = {m.sop_instance_uid: m for m in members}
+    for uid, relpath in paths.items():
+        _check_written(root / relpath, expected[uid])
+    _fsync_tree(root)
+    return paths
+
+
+def _check_written(path: Path, member: SetMember) -> None:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+        os.fsync(fh.fileno())
+    if digest.hexdigest() != member.sha256:
+        raise ExportError(
+            f"the copy of object {member.sha256[:12]} at {path.name} reads back differently "
+            "(damaged destination?); nothing was exported"
+        )
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(Path(folder) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(folder))
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a partial export (a folder of ours: a work area or an unfinished file-set)."""
+    shutil.rmtree(path, ignore_errors=True)
