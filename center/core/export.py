@@ -180,7 +180,9 @@ def export_studies(
         raise QueryInvalid("an export needs a --purpose: it is recorded in the audit log")
     items, skipped = select_items(archive, query)
     if not items:
-        raise NothingToExport(f"no study matches {query.criteria()}")
+        # Criteria are named, not quoted: their values may be patient data.
+        named = ", ".join(sorted(query.criteria()))
+        raise NothingToExport(f"no study matches the criteria given ({named})")
     report = ExportReport(
         export_id=f"export-{now:%Y%m%d}-{secrets.token_hex(3)}",
         destination=to.describe(),

@@ -173,9 +173,10 @@ def test_existing_empty_folder_receives_the_set(imported_archive: Archive, tmp_p
 
 
 def test_query_matching_nothing_writes_nothing(imported_archive: Archive, tmp_path: Path) -> None:
-    """No matching study is its own error, and no folder is created."""
-    with pytest.raises(NothingToExport):
-        _export(imported_archive, _folder(tmp_path / "cd"), StudyQuery(patient_id="nobody"))
+    """No matching study is its own error naming the criteria, not their values; no folder."""
+    with pytest.raises(NothingToExport) as caught:
+        _export(imported_archive, _folder(tmp_path / "cd"), StudyQuery(patient_id="SYN-NOBODY"))
+    assert "patient_id" in caught.value.message and "SYN-NOBODY" not in caught.value.message
     assert not (tmp_path / "cd").exists()
 
 
