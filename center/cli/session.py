@@ -17,7 +17,7 @@ import typer
 
 from center.cli.state import PASSPHRASE_PREFIX, CenterState, state
 from center.core.archive import Archive, open_archive
-from center.core.operators import active_admins, authorise
+from center.core.operators import active_admins, authorise, prove_center_key
 from common.boundary import read_passphrase
 
 OPERATOR_PASSPHRASE_PREFIX = "CENTER_OPERATOR"  # noqa: S105 - a variable-name prefix
@@ -83,8 +83,9 @@ def management_session(ctx: typer.Context) -> Iterator[Session]:
     root = st.require_archive()
     with open_archive(root) as archive:
         if active_admins(archive.conn) == 0:
-            archive.unlock(center_passphrase(st))
-            yield Session(st, archive, (st.operator or "").strip(), CENTER_KEY)
+            name = (st.operator or "").strip()
+            prove_center_key(archive, center_passphrase(st), name=name, now=st.env.now())
+            yield Session(st, archive, name, CENTER_KEY)
             return
     with operator_session(ctx, "operator") as session:
         yield session

@@ -25,7 +25,7 @@ import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,6 +178,7 @@ def export_studies(
         raise QueryInvalid("an export needs at least one criterion (it would be every study)")
     if not purpose.strip():
         raise QueryInvalid("an export needs a --purpose: it is recorded in the audit log")
+    sweep_work_folders(archive.paths.tmp, now)
     items, skipped = select_items(archive, query)
     if not items:
         # Criteria are named, not quoted: their values may be patient data.
@@ -255,17 +256,39 @@ def _to_pacs(
 ) -> None:
     contexts = {(i.member.sop_class_uid, i.transfer_syntax_uid) for i in items}
     progress.phase(f"send to {address}", len(items))
-    with store_session(address, contexts) as session:
-        for item in items:
-            tmp = archive.paths.tmp / f"{secrets.token_hex(8)}.tmp-partial"
-            try:
-                with tmp.open("wb") as fh:
+    # Each object is copied (and checked) into a work folder of this export, then sent from
+    # there: what is sent is exactly what was checked.
+    work = archive.paths.tmp / f".export-{secrets.token_hex(6)}.partial"
+    work.mkdir(mode=0o700)
+    try:
+        with store_session(address, contexts) as session:
+            for item in items:
+                checked = work / "object.dcm"
+                with checked.open("wb") as fh:
                     copy_verified(archive.store, item.member, fh)
-                session.send(tmp, what=f"instance {item.member.sha256[:12]}")
-            finally:
-                tmp.unlink(missing_ok=True)
-            sent.append(item)
-            progress.advance(1, nbytes=item.member.size)
+                session.send(checked, what=f"instance {item.member.sha256[:12]}")
+                sent.append(item)
+                progress.advance(1, nbytes=item.member.size)
+    finally:
+        remove_tree(work)
+
+
+STALE_AFTER = timedelta(days=1)
+
+
+def sweep_work_folders(tmp: Path, now: datetime) -> int:
+    """Remove work folders of exports interrupted more than a day ago; return how many.
+
+    A killed export leaves its ``.export-*.partial`` folder (and pydicom's ``fileset-stage-*``)
+    in the archive's ``tmp/``. Younger ones may belong to an export still running.
+    """
+    removed = 0
+    for path in [*tmp.glob(".export-*.partial"), *tmp.glob("fileset-stage-*")]:
+        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=now.tzinfo)
+        if path.is_dir() and now - modified > STALE_AFTER:
+            remove_tree(path)
+            removed += 1
+    return removed
 
 
 def _empty_folder(folder: Path) -> None:

@@ -10,13 +10,12 @@ and prints on A4 or Letter. ``SHA256SUMS`` lets the recipient check the copy wit
 from __future__ import annotations
 
 import html
+import os
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-
-from common.fsio import atomic_write
 
 if TYPE_CHECKING:
     from center.core.fileset import SetMember
@@ -172,8 +171,16 @@ def write_index(root: Path, report: _Report, items: Sequence[_Item], paths: dict
             paths[item.member.sop_instance_uid]
         )
     folders = {uid: _folder(files) for uid, files in by_study.items()}
-    atomic_write(root / "index.html", render_html(report, summarize(items), folders).encode())
     sums = "".join(
         f"{item.member.sha256}  {paths[item.member.sop_instance_uid]}\n" for item in items
     )
-    atomic_write(root / "SHA256SUMS", sums.encode())
+    # *root* is the export's own work folder, renamed or encrypted as a whole once complete:
+    # plain writes are enough here, fsynced before that.
+    for name, text in (
+        ("index.html", render_html(report, summarize(items), folders)),
+        ("SHA256SUMS", sums),
+    ):
+        with (root / name).open("wb") as fh:
+            fh.write(text.encode())
+            fh.flush()
+            os.fsync(fh.fileno())

@@ -30,11 +30,12 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from center.core import audit
 from common.crypto import hash_passphrase, verify_passphrase
 from common.errors import (
+    ArchiveError,
     AuthenticationFailed,
     ConfigError,
     LastAdmin,
@@ -45,6 +46,9 @@ from common.errors import (
     PassphraseError,
 )
 from common.sqlitedb import transaction
+
+if TYPE_CHECKING:
+    from center.core.archive import Archive
 
 ROLES = ("viewer", "importer", "exporter", "admin")
 ADMIN = "admin"
@@ -173,7 +177,7 @@ def active_admins(conn: sqlite3.Connection) -> int:
 
 def _refuse(
     conn: sqlite3.Connection,
-    error: AuthenticationFailed | OperatorDisabled | NotAuthorised,
+    error: ArchiveError,
     *,
     name: str,
     action: str,
@@ -261,6 +265,25 @@ def authorise(
             role=operator.role,
         )
     return operator
+
+
+def prove_center_key(archive: Archive, passphrase: str, *, name: str, now: datetime) -> None:
+    """Check the center passphrase offered on the route for a first administrator.
+
+    A wrong one is refused (PassphraseError) and recorded as a security alert, as a wrong
+    operator passphrase is.
+    """
+    try:
+        archive.unlock(passphrase)
+    except PassphraseError:
+        _refuse(
+            archive.conn,
+            PassphraseError("the center passphrase is wrong: no administrator was created"),
+            name=name or "(center key)",
+            action="operator",
+            reason="wrong-center-passphrase",
+            now=now,
+        )
 
 
 def _record_change(

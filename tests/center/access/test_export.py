@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -17,7 +18,12 @@ from typer.testing import CliRunner
 from center.cli.app import app
 from center.core import audit
 from center.core.archive import Archive
-from center.core.export import Destination, destination, export_studies
+from center.core.export import (
+    Destination,
+    destination,
+    export_studies,
+    sweep_work_folders,
+)
 from center.core.pacs import parse_address
 from center.core.search import StudyQuery
 from common.crypto import generate_age_keypair
@@ -230,6 +236,19 @@ def test_encrypted_export_leaves_no_plain_copy(imported_archive: Archive, tmp_pa
     )
     assert list(imported_archive.paths.tmp.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "out"]
+
+
+def test_stale_work_folders_are_swept(imported_archive: Archive, tmp_path: Path) -> None:
+    """A work folder of an export killed over a day ago goes; a recent one stays."""
+    old, young = (imported_archive.paths.tmp / f".export-{n}.partial" for n in ("old", "new"))
+    for folder in (old, young):
+        folder.mkdir()
+        (folder / "object.dcm").write_bytes(b"x")
+    two_days_ago = NOW.timestamp() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    os.utime(young, (NOW.timestamp(), NOW.timestamp()))
+    assert sweep_work_folders(imported_archive.paths.tmp, NOW) == 1
+    assert not old.exists() and young.exists()
 
 
 def test_bad_recipient_is_refused() -> None:

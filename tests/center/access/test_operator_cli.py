@@ -91,7 +91,7 @@ def test_first_admin_with_the_center_passphrase(archive_root: Path) -> None:
 
 
 def test_first_admin_needs_the_right_center_passphrase(archive_root: Path) -> None:
-    """The bootstrap route refuses a wrong center passphrase."""
+    """The bootstrap route refuses a wrong center passphrase and records a security alert."""
     env = _env(
         archive_root,
         "boss",
@@ -102,6 +102,7 @@ def test_first_admin_needs_the_right_center_passphrase(archive_root: Path) -> No
     assert result.exit_code == 6
     with open_archive(archive_root) as archive:
         assert archive.conn.execute("SELECT COUNT(*) FROM operators").fetchone()[0] == 0
+    assert _last_alert(archive_root).details["reason"] == "wrong-center-passphrase"
 
 
 def test_admin_adds_an_operator_who_can_then_log_in(staffed: Path) -> None:
