@@ -284,6 +284,119 @@ class NoticeNotFound(ArchiveError):
     default_hint = "`center expiry notices` lists the expiry notices and their delivery state."
 
 
+# -- center import: bundles refused, archive full, receipts, audit, fixity --------------------
+
+
+class BundleManifestDamaged(BundleError):
+    ref = "bundle-manifest-damaged"
+    exit_code = 34
+    default_hint = (
+        "The bundle's signed listing does not match its tag files: the drive is damaged or was "
+        "altered. Nothing from this bundle was imported; keep the drive as it is and report the "
+        "bundle id to the center's support."
+    )
+
+
+class BundleExtraFile(BundleError):
+    ref = "bundle-extra-file"
+    exit_code = 35
+    default_hint = (
+        "A file that the courier did not sign was added to the bundle. Nothing from this bundle "
+        "was imported. Find out where it came from; to import the signed content, move the named "
+        "file off the drive (keep it for the investigation) and run the import again."
+    )
+
+
+class BundleWrongCenter(BundleError):
+    ref = "bundle-wrong-center"
+    exit_code = 36
+    default_hint = (
+        "The bundle is encrypted to another center's key: check which center card the courier "
+        "device was set up with (`courier` shows its fingerprint) and bring the drive there."
+    )
+
+
+class CourierLogInvalid(BundleError):
+    ref = "courier-log-invalid"
+    exit_code = 37
+    default_hint = (
+        "The courier's visit log carried in the bundle does not verify. Nothing was imported "
+        "from this bundle; keep the drive and the courier laptop as they are and contact the "
+        "security officer."
+    )
+
+
+class CourierLogForked(BundleError):
+    ref = "courier-log-forked"
+    exit_code = 38
+    default_hint = (
+        "The device's visit log contradicts what an earlier bundle of the same device showed: "
+        "its history was rewritten or its key is used on two laptops. Keep the drive, contact "
+        "the security officer and consider `center courier revoke`."
+    )
+
+
+class BundleIdReused(BundleError):
+    ref = "bundle-id-reused"
+    exit_code = 39
+    default_hint = (
+        "A different bundle with this id was imported before; keep the drive as it is and "
+        "report the bundle id to the center's support."
+    )
+
+
+class ArchiveFull(StorageError):
+    ref = "archive-disk-full"
+    exit_code = 40
+    default_hint = (
+        "Free space on the archive's disk, then run the same import again: it resumes, and "
+        "what was already stored is kept."
+    )
+
+
+class BundlePartial(BundleError):
+    ref = "bundle-partially-imported"
+    exit_code = 41
+    default_hint = (
+        "Some objects failed verification and were quarantined; the rest is stored and the "
+        "storage receipt says what was not. See `<archive>/quarantine/<bundle-id>/report.json`; "
+        "the courier pulls the missing instances again on the next visit."
+    )
+
+
+class ReceiptInvalid(ArchiveError):
+    ref = "receipt-invalid"
+    exit_code = 42
+    default_hint = (
+        "Do not trust this receipt; keep it, and compare it with the copy the center keeps "
+        "(`center receipt show ID`)."
+    )
+
+
+class AuditChainBroken(ArchiveError):
+    ref = "audit-chain-broken"
+    exit_code = 43
+    default_hint = (
+        "The audit log was altered. Keep a copy of catalog.sqlite as evidence, contact the "
+        "security officer, and compare with the checkpoints printed on storage receipts."
+    )
+
+
+class CheckFindings(ArchiveError):
+    ref = "check-findings"
+    exit_code = 44
+    default_hint = (
+        "Read the findings above: restore missing or corrupt objects from backup; orphans "
+        "left by an interrupted import are referenced again when the import is re-run."
+    )
+
+
+class ReceiptUnknown(ArchiveError):
+    ref = "receipt-unknown"
+    exit_code = 45
+    default_hint = "Check the receipt id (`center audit show --action import` lists bundles)."
+
+
 ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     ArchiveError,
     ConfigError,
@@ -325,4 +438,16 @@ ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     PatientNotFound,
     HoldNotFound,
     NoticeNotFound,
+    BundleManifestDamaged,
+    BundleExtraFile,
+    BundleWrongCenter,
+    CourierLogInvalid,
+    CourierLogForked,
+    BundleIdReused,
+    ArchiveFull,
+    BundlePartial,
+    ReceiptInvalid,
+    AuditChainBroken,
+    CheckFindings,
+    ReceiptUnknown,
 )

@@ -168,7 +168,9 @@ def render_html(doc: dict[str, Any], *, title: str) -> str:
             _cell(study.get("description", "")),
         ]
         row = "".join(f"<td>{c}</td>" for c in cells)
-        row += f'<td class="n">{study["instances"]}</td><td class="n">{study["bytes"]:,}</td>'
+        # A storage receipt lists its instances (contract C3) and counts them apart.
+        count = study.get("instance_count", study["instances"])
+        row += f'<td class="n">{count}</td><td class="n">{study["bytes"]:,}</td>'
         if has_expiry:
             row += f"<td>{_cell(study.get('expiry', ''))}</td>"
         rows.append(f"<tr>{row}</tr>")

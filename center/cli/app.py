@@ -8,11 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from center.cli import audit as audit_cli
+from center.cli import check as check_cli
 from center.cli import courier as courier_cli
 from center.cli import export as export_cli
 from center.cli import importer as import_cli
 from center.cli import init as init_cli
 from center.cli import operator as operator_cli
+from center.cli import receipt as receipt_cli
 from center.cli import request as request_cli
 from center.cli import search as search_cli
 from center.cli.state import CenterState
@@ -56,6 +59,9 @@ def main_callback(
 app.command("init")(init_cli.init)
 app.command("import")(import_cli.import_drive)
 app.add_typer(courier_cli.app, name="courier")
+app.add_typer(receipt_cli.app, name="receipt")
+app.add_typer(audit_cli.app, name="audit")
+app.command("check")(check_cli.check)
 app.add_typer(operator_cli.app, name="operator")
 app.command("search")(search_cli.search_studies)
 app.command("export")(export_cli.export)

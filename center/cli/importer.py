@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from center.cli.session import operator_session
-from center.cli.state import PASSPHRASE_PREFIX
+from center.cli.options import JsonOutput
+from center.cli.session import center_passphrase, operator_session
 from center.core.importer import ImportReport
 from center.core.importer import import_drive as run_import
+from center.core.importreport import PARTIAL, REFUSED
 from center.core.studies import StudyRow, studies_of_bundles
-from common.boundary import error_boundary, read_passphrase
+from common.boundary import error_boundary
+from common.errors import ALL_ERRORS, BundleError, BundlePartial
 from common.richprogress import RichProgress
+
+_STYLE = {REFUSED: "red", PARTIAL: "yellow", "unsealed": "yellow"}
 
 
 @error_boundary
@@ -27,16 +31,12 @@ def import_drive(
         Optional[str],  # noqa: UP045
         typer.Option("--bundle", help="Import only this bundle id."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """Verify, decrypt and store the drive's sealed bundles; write storage receipts."""
     with operator_session(ctx, "import") as session:
         archive = session.archive
-        keys = archive.unlock(
-            read_passphrase(
-                session.state.env.environ, PASSPHRASE_PREFIX, prompt="Center passphrase"
-            )
-        )
+        keys = archive.unlock(center_passphrase(session.state))
         with RichProgress(enabled=not as_json) as progress:
             report = run_import(
                 archive,
@@ -54,22 +54,50 @@ def import_drive(
         typer.echo(json.dumps(_as_dict(report, studies), indent=2))
     else:
         _render(report, studies)
-    if any(o.status == "refused" for o in report.outcomes):
-        raise typer.Exit(20)
+    _exit_status(report)
 
 
-def _as_dict(report: ImportReport, studies: list[StudyRow]) -> dict[str, object]:
+def _exit_status(report: ImportReport) -> None:
+    """The refusal's own error when all refusals agree, else bundle-invalid; then partial."""
+    if report.outbox_error is not None:
+        raise report.outbox_error
+    refused = report.with_status(REFUSED)
+    if refused:
+        refs = {o.error_ref for o in refused}
+        cls = next((c for c in ALL_ERRORS if c.ref in refs), BundleError)
+        if len(refs) == 1 and len(refused) == 1:
+            raise cls(f"bundle {refused[0].bundle_id} was refused: {refused[0].reason}")
+        raise BundleError(
+            f"{len(refused)} bundle(s) refused ({', '.join(sorted(refs))}); the others were "
+            "handled as the table shows"
+        )
+    partial = report.with_status(PARTIAL)
+    if partial:
+        raise BundlePartial(
+            f"{len(partial)} bundle(s) imported partially: "
+            f"{sum(o.quarantined for o in partial)} object(s) quarantined"
+        )
+
+
+def _as_dict(report: ImportReport, studies: list[StudyRow]) -> dict[str, Any]:
+    push = report.push
     return {
         "drive": str(report.drive),
-        "bundles": [
-            {
-                **{k: v for k, v in o.__dict__.items() if k not in ("receipt", "outbox")},
-                "receipt": str(o.receipt) if o.receipt else None,
-                "outbox": [str(p) for p in o.outbox],
-            }
-            for o in report.outcomes
-        ],
+        "bundles": [o.to_dict() for o in report.outcomes],
         "studies": [s.__dict__ for s in studies],
+        "confirmations": [c.__dict__ for c in report.confirmations],
+        "receipts": [str(p) for p in report.receipts],
+        "outbox": None
+        if push is None
+        else {
+            "documents": push.documents,
+            "files": [str(p) for p in push.files],
+            "missing": push.missing,
+            "no_recipients": push.no_recipients,
+        },
+        "outbox_error": None
+        if report.outbox_error is None
+        else {"error": report.outbox_error.ref, "message": report.outbox_error.message},
     }
 
 
@@ -80,34 +108,31 @@ def _render(report: ImportReport, studies: list[StudyRow]) -> None:
         "Facility",
         "Outcome",
         "Objects",
-        "New",
+        "Stored",
+        "Quarantined",
         "Studies",
         "Note",
         title=f"Import of {report.drive}",
     )
     for o in report.outcomes:
-        style = {"refused": "red", "unsealed": "yellow"}.get(o.status, "")
+        style = _STYLE.get(o.status, "")
+        note = "; ".join(filter(None, [o.reason, *o.notes]))
         table.add_row(
             o.bundle_id,
             o.facility_id,
             f"[{style}]{o.status}[/]" if style else o.status,
             str(o.objects),
             str(o.stored),
+            str(o.quarantined),
             str(o.studies),
-            o.reason,
+            note,
         )
     console.print(table)
     if studies:
         st = Table(
-            "Facility",
-            "Accession",
-            "Study date",
-            "Modality",
-            "Instances",
-            "Bytes",
-            "Expires",
+            "Facility", "Accession", "Study date", "Modality", "Instances", "Bytes", "Expires",
             title="Studies stored",
-        )
+        )  # fmt: skip
         for s in studies:
             st.add_row(
                 s.facility_id,
@@ -119,7 +144,17 @@ def _render(report: ImportReport, studies: list[StudyRow]) -> None:
                 s.expiry,
             )
         console.print(st)
-    for o in report.outcomes:
-        if o.receipt:
-            console.print(f"Storage receipt: {o.receipt}")
-            console.print(f"  encrypted copy for the clinic in {o.outbox[0].parent}")
+    for c in report.confirmations:
+        console.print(f"Delivery confirmation {c.file}: {c.status} {c.reason}".rstrip())
+    for path in report.receipts:
+        console.print(f"Storage receipt: {path}")
+    push = report.push
+    if push is not None and push.documents:
+        console.print(
+            f"{len(push.documents)} document(s) for clinics written, encrypted, to "
+            f"{report.drive / 'outbox'}"
+        )
+    if push is not None and push.no_recipients:
+        console.print("[yellow]No active courier device: nothing written to the outbox.[/]")
+    if push is not None and push.missing:
+        console.print(f"[red]Queued documents whose files are missing: {push.missing}[/]")

@@ -7,18 +7,21 @@ details. Signed checkpoints (Ed25519 by the center key over seq and hash) travel
 receipts, so a history rewritten afterwards is detectable by someone holding an old receipt.
 
 :func:`record` must be called inside the caller's transaction, so an action and its audit
-entry commit together or not at all.
+entry commit together or not at all; :func:`alert` records a security alert in a transaction
+of its own, so a refusal is kept although the refused action fails. Verification of the chain
+is in :mod:`center.core.auditverify`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from common import hashchain
+from common.sqlitedb import transaction
 
 # DICOM PS3.15 A.5.3 event ids (DCM code values), by our action names.
 EVENT_APPLICATION_ACTIVITY = "110100"
@@ -30,6 +33,17 @@ EVENT_IMPORT = "110107"
 EVENT_QUERY = "110112"
 EVENT_SECURITY_ALERT = "110113"
 EVENT_USER_AUTHENTICATION = "110114"
+
+# PS3.15 A.5.3 / CID 401 "Audit Event Type Code" values used with a security alert.
+EVENT_TYPE_NODE_AUTHENTICATION = "110126"
+EVENT_TYPE_SECURITY_CONFIGURATION = "110129"
+
+# Outcomes, as words (the PS3.15 EventOutcomeIndicator is 0 for success, 4 for a partial
+# success, 8 for a refusal).
+OUTCOME_SUCCESS = "success"
+OUTCOME_PARTIAL = "partial"
+OUTCOME_REFUSED = "refused"
+OUTCOME_FINDINGS = "findings"
 
 GENESIS = bytes(32)
 AUDIT_DOMAIN = b"audit-v1\0"
@@ -106,7 +120,17 @@ def chain_hash(prev_hex: str, content: dict[str, Any]) -> str:
     return hashchain.chain_hash(AUDIT_DOMAIN, prev_hex, content)
 
 
-def _row_entry(row: sqlite3.Row) -> AuditEntry:
+def _details(raw: object) -> dict[str, Any]:
+    """Stored details; a value that is not a JSON object (an edit) is kept as text to be hashed."""
+    try:
+        value = json.loads(str(raw))
+    except ValueError:
+        return {"unreadable": str(raw)}
+    return value if isinstance(value, dict) else {"unreadable": str(raw)}
+
+
+def row_entry(row: sqlite3.Row) -> AuditEntry:
+    """An entry from its database row."""
     return AuditEntry(
         seq=int(row["seq"]),
         at=str(row["at"]),
@@ -115,7 +139,7 @@ def _row_entry(row: sqlite3.Row) -> AuditEntry:
         event_code=str(row["event_code"]),
         target=str(row["target"]),
         outcome=str(row["outcome"]),
-        details=json.loads(row["details"]),
+        details=_details(row["details"]),
         prev_hash=str(row["prev_hash"]),
         hash=str(row["hash"]),
     )
@@ -188,95 +212,88 @@ def checkpoint_valid(cp: Checkpoint, public: bytes) -> bool:
 def entries(
     conn: sqlite3.Connection,
     *,
-    since: str | None = None,
+    since: datetime | None = None,
     action: str | None = None,
     limit: int | None = None,
 ) -> list[AuditEntry]:
+    """Entries in chain order, from *since* on (compared in UTC), of *action* only if given.
+
+    With *limit*, the latest *limit* entries that match, still in chain order.
+    """
     sql, params = "SELECT * FROM audit WHERE 1 = 1", []
-    if since:
+    if since is not None:
         sql += " AND at >= ?"
-        params.append(since)
+        params.append(since.astimezone(UTC).isoformat(timespec="seconds"))
     if action:
         sql += " AND action = ?"
         params.append(action)
-    sql += " ORDER BY seq"
+    sql += " ORDER BY seq DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return [_row_entry(r) for r in conn.execute(sql, params)]
+    return [row_entry(r) for r in reversed(conn.execute(sql, params).fetchall())]
 
 
-@dataclass(frozen=True)
-class AuditProblem:
-    seq: int
-    kind: str  # edited | deleted | inserted | reordered | broken-link | checkpoint
-    detail: str
+def alert(
+    conn: sqlite3.Connection,
+    *,
+    at: datetime,
+    operator: str,
+    action: str,
+    target: str,
+    event_type: str,
+    reason: str,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Record a security alert (110113) in a transaction of its own.
+
+    The refusal it records is committed even though the action that raised it fails; *reason*
+    is the operator-facing message (no patient data), *event_type* a PS3.15 event type code.
+    """
+    with transaction(conn):
+        return record(
+            conn,
+            at=at,
+            operator=operator,
+            action=action,
+            event_code=EVENT_SECURITY_ALERT,
+            target=target,
+            outcome=OUTCOME_REFUSED,
+            details={"event_type": event_type, "reason": reason, **(details or {})},
+        )
 
 
-@dataclass
-class AuditVerifyReport:
-    entries: int = 0
-    checkpoints: int = 0
-    problems: list[AuditProblem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+def checkpoints(conn: sqlite3.Connection) -> list[Checkpoint]:
+    """The checkpoints the center signed, by sequence number."""
+    return [
+        Checkpoint(int(r["seq"]), str(r["hash"]), str(r["at"]), str(r["signature"]))
+        for r in conn.execute("SELECT * FROM audit_checkpoints ORDER BY seq")
+    ]
 
 
-def _with_seq(entry: AuditEntry, seq: int) -> dict[str, Any]:
-    return {**entry.content(), "seq": seq}
-
-
-def verify_chain(conn: sqlite3.Connection, center_public: bytes) -> AuditVerifyReport:
-    """Recompute the chain and check every checkpoint; name each problem found."""
-    report = AuditVerifyReport()
-    rows = [_row_entry(r) for r in conn.execute("SELECT * FROM audit ORDER BY seq")]
-    report.entries = len(rows)
-    running, expected_seq = GENESIS.hex(), 1
-    heads: dict[int, str] = {}
-    for entry in rows:
-        if entry.seq > expected_seq:
-            report.problems.append(
-                AuditProblem(
-                    expected_seq, "deleted", f"entries {expected_seq}..{entry.seq - 1} are missing"
-                )
-            )
-        intact = chain_hash(entry.prev_hash, entry.content()) == entry.hash
-        if not intact:
-            if chain_hash(entry.prev_hash, _with_seq(entry, entry.seq - 1)) == entry.hash:
-                report.problems.append(
-                    AuditProblem(
-                        entry.seq, "inserted", "renumbered: an entry was inserted before it"
-                    )
-                )
-            elif any(
-                chain_hash(entry.prev_hash, _with_seq(entry, other.seq)) == entry.hash
-                for other in rows
-                if other.seq != entry.seq
-            ):
-                report.problems.append(
-                    AuditProblem(entry.seq, "reordered", "holds another position's entry")
-                )
-            else:
-                report.problems.append(
-                    AuditProblem(entry.seq, "edited", "content does not match its hash")
-                )
-        elif entry.prev_hash != running and entry.seq == expected_seq:
-            report.problems.append(
-                AuditProblem(entry.seq, "broken-link", "does not follow the entry before it")
-            )
-        running = entry.hash
-        heads[entry.seq] = entry.hash
-        expected_seq = entry.seq + 1
-    for row in conn.execute("SELECT * FROM audit_checkpoints ORDER BY seq"):
-        report.checkpoints += 1
-        cp = Checkpoint(int(row["seq"]), str(row["hash"]), str(row["at"]), str(row["signature"]))
-        if not checkpoint_valid(cp, center_public):
-            report.problems.append(AuditProblem(cp.seq, "checkpoint", "signature is invalid"))
-        elif heads.get(cp.seq) != cp.hash:
-            report.problems.append(
-                AuditProblem(
-                    cp.seq, "checkpoint", "the signed checkpoint does not match the chain here"
-                )
-            )
-    return report
+def read_log(
+    conn: sqlite3.Connection,
+    *,
+    operator: str,
+    now: datetime,
+    since: datetime | None = None,
+    action: str | None = None,
+    limit: int | None = None,
+) -> list[AuditEntry]:
+    """The entries asked for (see :func:`entries`); reading the log is itself recorded (110101)."""
+    found = entries(conn, since=since, action=action, limit=limit)
+    with transaction(conn):
+        record(
+            conn,
+            at=now,
+            operator=operator,
+            action="audit",
+            event_code=EVENT_AUDIT_LOG_USED,
+            target="audit-log",
+            details={
+                "operation": "show",
+                "since": None if since is None else since.isoformat(timespec="seconds"),
+                "filter_action": action,
+                "entries": len(found),
+            },
+        )
+    return found

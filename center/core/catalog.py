@@ -11,9 +11,16 @@ import sqlite3
 from pathlib import Path
 
 from center.core.audit import AUDIT_MIGRATIONS
+from center.core.check import FIXITY_MIGRATIONS
+from center.core.courierlog import COURIER_LOG_MIGRATIONS
+from center.core.devices import DEVICE_MIGRATIONS
+from center.core.importer import INTAKE_MIGRATIONS
 from center.core.operators import OPERATOR_MIGRATIONS
+from center.core.outbox import OUTBOX_MIGRATIONS
+from center.core.quarantine import QUARANTINE_MIGRATIONS
 from center.core.requests import REQUEST_MIGRATIONS
 from center.core.search import SEARCH_MIGRATIONS, register_functions
+from center.core.storage_receipts import RECEIPT_MIGRATIONS
 from common.sqlitedb import connect, migrate
 
 CATALOG_MIGRATIONS = [
@@ -110,6 +117,14 @@ CATALOG_MIGRATIONS = [
     CREATE INDEX instances_sha ON instances(sha256)
     """,
     ),
+    # center import (issue 4)
+    *DEVICE_MIGRATIONS,
+    *INTAKE_MIGRATIONS,
+    *QUARANTINE_MIGRATIONS,
+    *RECEIPT_MIGRATIONS,
+    *OUTBOX_MIGRATIONS,
+    *COURIER_LOG_MIGRATIONS,
+    *FIXITY_MIGRATIONS,
 ]
 
 

@@ -1,67 +1,97 @@
 """`center import`: verify, decrypt, hash-check, store and catalog the bundles on a drive.
 
-Per bundle (DESIGN.md s4, s6): full verification without the key (signature, tag manifest,
-payload) and an enrolled, active signer; then each object is decrypted into a temp file on the
-archive's filesystem while hashing, its plaintext sha256 and SOP Instance UID are checked against
-the index, and it is fsynced and renamed into the content-addressed store. Only then are the
-catalog rows and the bundle row written, in one transaction. A crash leaves at most unreferenced
-objects; running the import again completes it. Nothing is ever deleted.
+Per bundle (DESIGN.md s4, s6): keyless verification first (signature, tag files, then the
+payload against the manifest) and an enrolled, active signer; the reception log and the courier
+log it carries (contract C4); the index, checked against the manifest. Then each object is
+decrypted into the store (:mod:`center.core.decrypt`); one that fails any check is quarantined
+(:mod:`center.core.quarantine`) and the others are still stored. Last, in ONE transaction: the
+catalog rows, the bundle row (``imported`` or ``partial``), the audit entry and checkpoint, and
+the storage receipt with its expiry promises (:mod:`center.core.storage_receipts`). A crash
+leaves at most unreferenced objects; running the import again completes it, and a bundle
+already imported is not touched. Nothing is ever deleted.
+
+Before the bundles, delivery confirmations on the drive are recorded (contract C2); after them,
+the receipts' files are written and every undelivered document is pushed to the drive's outbox
+(contract C1). A refusal is recorded in the audit log even though the bundle is not imported:
+as a security alert (PS3.15 110113) when the bundle's origin is in doubt.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import secrets
-from dataclasses import dataclass, field
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from center.core import audit
-from center.core.archive import Archive, CenterKeys
+from center.core import audit, quarantine
+from center.core.courierlog import CourierLogCheck, check_courier_log, record_positions
+from center.core.decrypt import storage_error, store_object
 from center.core.devices import active_recipients, require_active
+from center.core.importreport import (
+    ALREADY,
+    IMPORTED,
+    PARTIAL,
+    REFUSED,
+    UNSEALED,
+    BundleOutcome,
+    ImportReport,
+)
+from center.core.outbox import RETURNS, push_outbox, read_confirmations
+from center.core.screening import check_index, screen
+from center.core.storage_receipts import build_document, finish_receipts, record_receipt
 from common.bundle import format as fmt
-from common.bundle.reader import IndexEntry, decrypt_object, open_index, read_reception
+from common.bundle.reader import BundleIndex, IndexEntry, open_index, read_reception
 from common.bundle.verify import verify_bundle
-from common.crypto import encrypt_bytes
-from common.dicomhdr import HeaderError, read_header
-from common.errors import ArchiveError, BundleDamaged, IntegrityError, NoBundles
-from common.fsio import atomic_write
+from common.errors import (
+    ArchiveError,
+    ArchiveFull,
+    BundleIdReused,
+    BundleSignatureInvalid,
+    BundleWrongCenter,
+    BundleWrongSigner,
+    CourierLogForked,
+    CourierLogInvalid,
+    DecryptError,
+    DeviceRevoked,
+    DeviceUnknown,
+    DriveError,
+    NoBundles,
+    StorageError,
+)
 from common.progress import NoProgress, Progress
-from common.receipts import ReceivedInstance, issuer, summarize_studies, write_receipt
 from common.retention import default_expiry
 from common.sqlitedb import transaction
 
-IMPORTED, PARTIAL, ALREADY, UNSEALED, REFUSED = (
-    "imported",
-    "partial",
-    "already-imported",
-    "unsealed",
-    "refused",
+if TYPE_CHECKING:
+    from center.core.archive import Archive, CenterKeys
+
+INTAKE_MIGRATIONS = [
+    (
+        "intake-0001-bundle-seals",
+        """
+        CREATE TABLE bundle_seals (
+            bundle_id TEXT PRIMARY KEY REFERENCES bundles(bundle_id),
+            tagmanifest_sha256 TEXT NOT NULL
+        )
+        """,
+    ),
+]
+
+# Refusals that put the bundle's origin in doubt: recorded as security alerts.
+SECURITY_REFUSALS = (
+    BundleSignatureInvalid,
+    BundleWrongSigner,
+    DeviceUnknown,
+    DeviceRevoked,
+    CourierLogInvalid,
+    CourierLogForked,
+    BundleIdReused,
 )
-
-
-@dataclass
-class BundleOutcome:
-    bundle_id: str
-    status: str
-    facility_id: str = ""
-    device_id: str = ""
-    objects: int = 0
-    stored: int = 0
-    already_stored: int = 0
-    studies: int = 0
-    reason: str = ""
-    error_ref: str = ""
-    receipt: Path | None = None
-    outbox: list[Path] = field(default_factory=list)
-
-
-@dataclass
-class ImportReport:
-    drive: Path
-    outcomes: list[BundleOutcome]
+_T = TypeVar("_T")
 
 
 def import_drive(
@@ -74,94 +104,59 @@ def import_drive(
     only_bundle: str | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import every sealed, not yet imported bundle on *drive_root* (or just *only_bundle*)."""
-    progress = progress or NoProgress()
-    bundles_root = drive_root / fmt.BUNDLES_DIR
-    candidates = (
-        sorted(p for p in bundles_root.iterdir() if p.is_dir()) if (bundles_root.is_dir()) else []
-    )
-    if only_bundle is not None:
-        candidates = [p for p in candidates if p.name == only_bundle]
-    if not candidates:
-        what = f"bundle {only_bundle}" if only_bundle else "no bundles"
+    """Import every sealed, not yet imported bundle on *drive_root* (or just *only_bundle*).
+
+    Each bundle ends imported, partial, already-imported, unsealed or refused; a full or
+    failing archive disk stops the whole import (StorageError / ArchiveFull), keeping what was
+    committed. Problems writing the drive's outbox are reported in ``outbox_error``.
+    """
+    candidates = _bundle_dirs(drive_root, only_bundle)
+    if not candidates and (only_bundle is not None or not (drive_root / RETURNS).is_dir()):
+        what = f"no bundle {only_bundle}" if only_bundle else "no bundles"
         raise NoBundles(f"{drive_root} holds {what} to import")
-    outcomes = []
+    report = ImportReport(drive_root)
+    report.confirmations = read_confirmations(archive, drive_root, operator=operator, now=now)
+    intake = _Intake(archive, keys, operator, now, progress or NoProgress())
     for bundle_dir in candidates:
         try:
-            outcome = _import_bundle(archive, keys, bundle_dir, operator, now, progress)
+            outcome = intake.bundle(bundle_dir)
+        except StorageError:
+            raise
         except ArchiveError as exc:
-            outcome = BundleOutcome(bundle_dir.name, REFUSED, reason=exc.message, error_ref=exc.ref)
-        outcomes.append(outcome)
-    return ImportReport(drive_root, outcomes)
+            outcome = intake.refuse(bundle_dir, exc)
+        except OSError as exc:
+            outcome = intake.refuse(
+                bundle_dir,
+                DriveError(f"cannot read bundle {bundle_dir.name}: {exc.strerror or exc}"),
+            )
+        report.outcomes.append(outcome)
+    try:
+        report.receipts = [files.html for files in finish_receipts(archive, keys, now)]
+    except OSError as exc:
+        raise storage_error(exc, "storage receipts") from exc
+    try:
+        report.push = push_outbox(
+            archive, drive_root, active_recipients(archive.conn), now, operator=operator
+        )
+    except DriveError as exc:
+        report.outbox_error = exc
+    return report
 
 
-def _import_bundle(
-    archive: Archive,
-    keys: CenterKeys,
-    bundle_dir: Path,
-    operator: str,
-    now: datetime,
-    progress: Progress,
-) -> BundleOutcome:
-    bundle_id = bundle_dir.name
-    if archive.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle_id,)).fetchone():
-        return BundleOutcome(bundle_id, ALREADY, reason="imported before; nothing to do")
-    progress.phase(f"verify {bundle_id}", None, unit="bytes")
-    report = verify_bundle(bundle_dir, on_object=lambda n: progress.advance(0, nbytes=n))
-    if not report.sealed:
-        return BundleOutcome(
-            bundle_id, UNSEALED, reason="not sealed: the courier's pull did not finish"
-        )
-    if report.defects or report.info is None:
-        named = "; ".join(d.describe() for d in report.defects[:5])
-        more = f" and {len(report.defects) - 5} more" if len(report.defects) > 5 else ""
-        raise BundleDamaged(f"bundle {bundle_id} failed verification: {named}{more}")
-    info = report.info
-    device = require_active(archive, info.device_fingerprint)
-    if device.device_id != info.device_id:
-        raise BundleDamaged(
-            f"bundle {bundle_id} names device {info.device_id} but is signed by {device.device_id}"
-        )
-    reception = read_reception(bundle_dir, keys.identity)
-    received = str(reception.get("received", info.created))
-    outcome = BundleOutcome(bundle_id, IMPORTED, info.facility_id, info.device_id)
-    stored: list[tuple[IndexEntry, bool]] = []
-    with open_index(bundle_dir, keys.identity, info) as index:
-        progress.phase(f"import {bundle_id}", info.object_count)
-        for entry in index:
-            is_new = _store_object(archive, keys, bundle_dir, entry)
-            stored.append((entry, is_new))
-            progress.advance(1, nbytes=entry.size)
-    if len(stored) != info.object_count:
-        raise BundleDamaged(
-            f"bundle {bundle_id}: index lists {len(stored)} objects, bag-info {info.object_count}"
-        )
-    outcome.objects = len(stored)
-    outcome.stored = sum(1 for _, new in stored if new)
-    outcome.already_stored = outcome.objects - outcome.stored
-    reception_date = _date_of(received, now)
-    with transaction(archive.conn):
-        outcome.studies = _catalog(archive, info, stored, reception, reception_date, operator, now)
-        audit.record(
-            archive.conn,
-            at=now,
-            operator=operator,
-            action="import",
-            event_code=audit.EVENT_IMPORT,
-            target=f"bundle:{bundle_id}",
-            details={
-                "facility_id": info.facility_id,
-                "device_id": info.device_id,
-                "objects": outcome.objects,
-                "new_objects": outcome.stored,
-                "studies": outcome.studies,
-            },
-        )
-        checkpoint = audit.checkpoint(archive.conn, keys.signing_seed, now)
-    _write_receipts(
-        archive, keys, bundle_dir.parent.parent, outcome, [e for e, _ in stored], now, checkpoint
-    )
-    return outcome
+def _bundle_dirs(drive_root: Path, only_bundle: str | None) -> list[Path]:
+    root = drive_root / fmt.BUNDLES_DIR
+    if not root.is_dir():
+        return []
+    found = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [p for p in found if only_bundle is None or p.name == only_bundle]
+
+
+def _seal_of(bundle_dir: Path) -> str | None:
+    """sha256 of the signed tag manifest: what identifies a bundle's content."""
+    try:
+        return hashlib.sha256((bundle_dir / fmt.TAGMANIFEST).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
 
 
 def _date_of(text: str, fallback: datetime) -> date:
@@ -171,53 +166,239 @@ def _date_of(text: str, fallback: datetime) -> date:
         return fallback.date()
 
 
-def _store_object(archive: Archive, keys: CenterKeys, bundle_dir: Path, entry: IndexEntry) -> bool:
-    """Decrypt, check and store one object; True if it was not in the store before."""
-    if archive.store.exists(entry.sha256):
-        return False
-    tmp = archive.paths.tmp / f"{secrets.token_hex(8)}.tmp-partial"
-    try:
-        with tmp.open("wb") as fh:
-            digest = decrypt_object(bundle_dir, entry, keys.identity, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if digest != entry.sha256:
-            raise IntegrityError(
-                f"object {entry.path} decrypts to other bytes than the index "
-                "promises (sha256 mismatch)"
+@dataclass
+class _Intake:
+    archive: Archive
+    keys: CenterKeys
+    operator: str
+    now: datetime
+    progress: Progress
+
+    def refuse(self, bundle_dir: Path, exc: ArchiveError) -> BundleOutcome:
+        """Record the refusal in the audit log (committed on its own) and report it."""
+        target = f"bundle:{bundle_dir.name}"
+        if isinstance(exc, SECURITY_REFUSALS):
+            audit.alert(
+                self.archive.conn,
+                at=self.now,
+                operator=self.operator,
+                action="import",
+                target=target,
+                event_type=audit.EVENT_TYPE_NODE_AUTHENTICATION,
+                reason=exc.message,
+                details={"error": exc.ref},
             )
+        else:
+            with transaction(self.archive.conn):
+                audit.record(
+                    self.archive.conn,
+                    at=self.now,
+                    operator=self.operator,
+                    action="import",
+                    event_code=audit.EVENT_IMPORT,
+                    target=target,
+                    outcome=audit.OUTCOME_REFUSED,
+                    details={"error": exc.ref, "reason": exc.message},
+                )
+        return BundleOutcome(bundle_dir.name, REFUSED, reason=exc.message, error_ref=exc.ref)
+
+    def bundle(self, bundle_dir: Path) -> BundleOutcome:
+        bundle_id, seal = bundle_dir.name, _seal_of(bundle_dir)
+        known = self.archive.conn.execute(
+            "SELECT s.tagmanifest_sha256 FROM bundles b LEFT JOIN bundle_seals s "
+            "USING (bundle_id) WHERE b.bundle_id = ?",
+            (bundle_id,),
+        ).fetchone()
+        if known is not None:
+            if known[0] is not None and seal is not None and known[0] != seal:
+                raise BundleIdReused(
+                    f"bundle {bundle_id} differs from the bundle of that id imported before"
+                )
+            return BundleOutcome(bundle_id, ALREADY, reason="imported before; nothing to do")
+        screened = screen(verify_bundle(bundle_dir, check_payload=False))
+        if screened is None:
+            return BundleOutcome(
+                bundle_id, UNSEALED, reason="not sealed: the courier's pull did not finish"
+            )
+        info = screened.info
+        device = require_active(self.archive.conn, info.device_fingerprint)
+        if device.device_id != info.device_id:
+            raise BundleWrongSigner(
+                f"bundle {bundle_id} names device {info.device_id} but is signed by "
+                f"{device.device_id}"
+            )
+        self.progress.phase("verify", info.object_count)
+        full = screen(
+            verify_bundle(bundle_dir, on_object=lambda n: self.progress.advance(1, nbytes=n))
+        )
+        if full is None:
+            return BundleOutcome(bundle_id, UNSEALED, reason="its signature disappeared")
+        reception = self._decrypting(lambda: read_reception(bundle_dir, self.keys.identity))
+        log = check_courier_log(
+            self.archive.conn,
+            device_id=info.device_id,
+            device_public=info.device_public_key,
+            bundle_id=bundle_id,
+            facility_id=info.facility_id,
+            reception=reception,
+        )
+        with self._decrypting(lambda: open_index(bundle_dir, self.keys.identity, info)) as index:
+            check_index(index, bundle_dir, info)
+            stored, rejected = self._store(bundle_dir, index, info, full.damaged)
+            kept: dict[str, str | None] = {}
+            if rejected:
+                try:
+                    kept = quarantine.keep(self.archive.paths, bundle_dir, info, rejected, self.now)
+                except OSError as exc:
+                    raise storage_error(exc, "quarantine") from exc
+            outcome = BundleOutcome(
+                bundle_id,
+                PARTIAL if rejected else IMPORTED,
+                info.facility_id,
+                info.device_id,
+                objects=info.object_count,
+                stored=len(stored),
+                quarantined=len(rejected),
+                notes=[log.note],
+            )
+            self._commit(outcome, info, index, stored, rejected, kept, reception, log, seal)
+        return outcome
+
+    def _decrypting(self, action: Callable[[], _T]) -> _T:
+        """Run *action*, which decrypts a tag file: failing that, the bundle is not for us."""
         try:
-            uid = read_header(tmp).sop_instance_uid
-        except HeaderError as exc:
-            raise IntegrityError(
-                f"object {entry.path} is not readable DICOM: {exc.reason}"
+            return action()
+        except DecryptError as exc:
+            # The file matched the signed tag manifest, so it is what the courier wrote:
+            # it was encrypted to another center's key.
+            raise BundleWrongCenter(
+                "the bundle is encrypted to another center's key: its index and reception log "
+                "do not open with this archive's key"
             ) from exc
-        if uid != entry.header.sop_instance_uid:
-            raise IntegrityError(
-                f"object {entry.path} holds another instance than the index "
-                "names (SOP Instance UID mismatch)"
-            )
-        return archive.store.put_file(tmp, entry.sha256)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    def _store(
+        self, bundle_dir: Path, index: BundleIndex, info: fmt.BagInfo, damaged: dict[str, str]
+    ) -> tuple[set[int], list[quarantine.Rejected]]:
+        self.progress.phase("import", info.object_count)
+        stored: set[int] = set()
+        rejected = []
+        for entry in index:
+            reason = damaged.get(entry.path)
+            if reason is None:
+                problem = store_object(self.archive, self.keys.identity, bundle_dir, entry)
+                reason = None if problem is None else f"object {problem}"
+            if reason is None:
+                stored.add(entry.seq)
+            else:
+                rejected.append(quarantine.Rejected(entry.path, entry.seq, reason))
+            self.progress.advance(1, nbytes=entry.size)
+        return stored, rejected
+
+    def _commit(
+        self,
+        outcome: BundleOutcome,
+        info: fmt.BagInfo,
+        index: BundleIndex,
+        stored: set[int],
+        rejected: list[quarantine.Rejected],
+        kept: dict[str, str | None],
+        reception: dict[str, Any],
+        log: CourierLogCheck,
+        seal: str | None,
+    ) -> None:
+        conn = self.archive.conn
+
+        def stored_entries() -> Iterator[IndexEntry]:
+            return (entry for entry in index if entry.seq in stored)
+
+        reception_date = _date_of(str(reception.get("received", info.created)), self.now)
+        try:
+            with transaction(conn):
+                outcome.studies, outcome.new_instances = _catalog(
+                    self.archive,
+                    info,
+                    stored_entries(),
+                    reception,
+                    reception_date,
+                    self.operator,
+                    self.now,
+                    status=outcome.status,
+                    stored_count=len(stored),
+                )
+                if seal is not None:
+                    conn.execute(
+                        "INSERT INTO bundle_seals (bundle_id, tagmanifest_sha256) VALUES (?, ?)",
+                        (info.bundle_id, seal),
+                    )
+                quarantine.record(conn, info.bundle_id, rejected, kept, self.now)
+                record_positions(conn, info.device_id, info.bundle_id, log)
+                audit.record(
+                    conn,
+                    at=self.now,
+                    operator=self.operator,
+                    action="import",
+                    event_code=audit.EVENT_IMPORT,
+                    target=f"bundle:{info.bundle_id}",
+                    outcome=audit.OUTCOME_PARTIAL if rejected else audit.OUTCOME_SUCCESS,
+                    details={
+                        "facility_id": info.facility_id,
+                        "device_id": info.device_id,
+                        "objects": info.object_count,
+                        "stored": len(stored),
+                        "new_instances": outcome.new_instances,
+                        "quarantined": len(rejected),
+                        "studies": outcome.studies,
+                        "courier_log": log.status,
+                    },
+                )
+                checkpoint = audit.checkpoint(conn, self.keys.signing_seed, self.now)
+                if checkpoint is None:
+                    raise RuntimeError("the audit log is empty right after an entry was added")
+                document = build_document(
+                    conn,
+                    center_name=self.archive.card.center_name,
+                    center_public=self.archive.card.signing_public,
+                    facility_id=info.facility_id,
+                    bundle_id=info.bundle_id,
+                    stored=stored_entries(),
+                    not_stored=rejected,
+                    checkpoint=checkpoint,
+                    now=self.now,
+                )
+                record_receipt(conn, document)
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc):
+                raise ArchiveFull("the archive's disk is full (catalog)") from exc
+            raise
+        outcome.receipt_id = str(document["receipt_id"])
 
 
 def _catalog(
     archive: Archive,
     info: fmt.BagInfo,
-    stored: list[tuple[IndexEntry, bool]],
+    stored: Iterable[IndexEntry],
     reception: dict[str, Any],
     reception_date: date,
     operator: str,
     now: datetime,
-) -> int:
+    *,
+    status: str,
+    stored_count: int,
+) -> tuple[int, int]:
+    """Catalog rows of the stored objects and the bundle row; (studies, new instances).
+
+    The same SOP Instance UID with other bytes than an instance already cataloged keeps both
+    rows, and both are flagged ``conflict`` (DESIGN.md s7).
+    """
     conn = archive.conn
     conn.execute(
         "INSERT OR IGNORE INTO facilities (facility_id, created) VALUES (?, ?)",
         (info.facility_id, now.isoformat(timespec="seconds")),
     )
     conn.execute(
-        "INSERT INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO bundles (bundle_id, device_id, facility_id, created, imported_at, "
+        "imported_by, status, object_count, stored_count, reception_operator, reception_date, "
+        "reception) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             info.bundle_id,
             info.device_id,
@@ -225,16 +406,17 @@ def _catalog(
             info.created,
             now.isoformat(timespec="seconds"),
             operator,
-            IMPORTED,
+            status,
             info.object_count,
-            len(stored),
+            stored_count,
             str(reception.get("operator", "")),
             reception_date.isoformat(),
             json.dumps(reception, sort_keys=True),
         ),
     )
     studies: set[int] = set()
-    for entry, _ in stored:
+    new_instances = 0
+    for entry in stored:
         h = entry.header
         conn.execute(
             "INSERT INTO patients (facility_id, patient_id, patient_name, birth_date, sex) "
@@ -295,7 +477,7 @@ def _catalog(
             ).fetchone()
             is not None
         )
-        conn.execute(
+        inserted = conn.execute(
             "INSERT INTO instances (series_pk, sop_instance_uid, sop_class_uid, "
             "transfer_syntax_uid, sha256, size, bundle_id, bundle_seq, source_relpath, "
             "received, conflict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -313,59 +495,11 @@ def _catalog(
                 reception_date.isoformat(),
                 int(conflict),
             ),
-        )
-    return len(studies)
-
-
-def _write_receipts(
-    archive: Archive,
-    keys: CenterKeys,
-    drive_root: Path,
-    outcome: BundleOutcome,
-    entries: list[IndexEntry],
-    now: datetime,
-    checkpoint: audit.Checkpoint | None,
-) -> None:
-    """Storage receipt for the bundle's facility: kept in the archive, encrypted to the outbox.
-
-    It lists exactly the instances of this bundle that are now in the store.
-    """
-    received = [ReceivedInstance(e.header, e.sha256, e.size) for e in entries]
-    studies = summarize_studies(received)
-    for study in studies:
-        row = archive.conn.execute(
-            "SELECT expiry FROM studies WHERE facility_id = ? AND study_instance_uid = ?",
-            (outcome.facility_id, study["study_instance_uid"]),
-        ).fetchone()
-        study["expiry"] = row["expiry"]
-    document = {
-        "kind": "storage-receipt",
-        "version": 1,
-        "receipt_id": f"storage-{outcome.bundle_id}",
-        "issued": now.isoformat(timespec="seconds"),
-        "facility_id": outcome.facility_id,
-        "bundle_id": outcome.bundle_id,
-        "issuer": issuer("center", archive.card.center_name, archive.card.signing_public),
-        "studies": studies,
-        "totals": {
-            "studies": len(studies),
-            "instances": len(received),
-            "bytes": sum(r.size for r in received),
-        },
-    }
-    if checkpoint is not None:
-        document["audit_checkpoint"] = checkpoint.to_dict()
-    files = write_receipt(
-        archive.paths.receipts / outcome.facility_id,
-        document,
-        keys.signing_seed,
-        title="Storage receipt",
-    )
-    outcome.receipt = files.html
-    recipients = active_recipients(archive)
-    outbox = drive_root / fmt.OUTBOX_DIR / outcome.facility_id
-    outbox.mkdir(parents=True, exist_ok=True)
-    for path in (files.json, files.signature, files.html):
-        target = outbox / f"{path.name}.age"
-        atomic_write(target, encrypt_bytes(path.read_bytes(), recipients))
-        outcome.outbox.append(target)
+        ).rowcount
+        new_instances += inserted
+        if conflict and inserted:
+            conn.execute(
+                "UPDATE instances SET conflict = 1 WHERE sop_instance_uid = ?",
+                (h.sop_instance_uid,),
+            )
+    return len(studies), new_instances

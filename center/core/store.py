@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from common.errors import StorageError
+from common.errors import ArchiveFull, StorageError
 from common.fsio import fsync_dir
 
 
@@ -49,14 +49,9 @@ class ObjectStore:
             final.chmod(0o444)
             fsync_dir(final.parent)
         except OSError as exc:
-            hint = (
-                "The archive disk is full: free space, then import again."
-                if (exc.errno == errno.ENOSPC)
-                else None
-            )
-            raise StorageError(
-                f"cannot store object {sha256[:12]}: {exc.strerror}", hint=hint
-            ) from exc
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ArchiveFull(f"the archive's disk is full (object {sha256[:12]})") from exc
+            raise StorageError(f"cannot store object {sha256[:12]}: {exc.strerror}") from exc
         return True
 
     def __iter__(self) -> Iterator[str]:
