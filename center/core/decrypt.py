@@ -45,11 +45,12 @@ def store_object(
     """Decrypt, check and store *entry*; None when stored, else why it was rejected.
 
     An object already in the store (from an earlier bundle, or an interrupted run of this
-    import) is not decrypted again: the store holds exactly those bytes. Raises ArchiveFull or
-    StorageError when the archive cannot take it.
+    import) is not decrypted again: the store holds exactly those bytes, and only their header
+    is checked against the index. Raises ArchiveFull or StorageError when the archive cannot
+    take it.
     """
     if archive.store.exists(entry.sha256):
-        return None
+        return _check_header(archive.store.path(entry.sha256), entry)
     tmp = archive.paths.tmp / f"{secrets.token_hex(8)}.tmp-partial"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -80,8 +81,12 @@ def store_object(
 def _check(tmp: Path, entry: IndexEntry, digest: str) -> str | None:
     if digest != entry.sha256:
         return "decrypts to other bytes than the index promises (sha256 mismatch)"
+    return _check_header(tmp, entry)
+
+
+def _check_header(path: Path, entry: IndexEntry) -> str | None:
     try:
-        header = read_header(tmp)
+        header = read_header(path)
     except HeaderError as exc:
         return f"is not readable DICOM: {exc.reason}"
     for name, label in _CHECKED:

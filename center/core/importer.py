@@ -284,7 +284,8 @@ class _Intake:
         rejected = []
         for entry in index:
             reason = damaged.get(entry.path)
-            if reason is None:
+            # Damaged on the drive, but the archive already holds the bytes the index promises.
+            if reason is None or self.archive.store.exists(entry.sha256):
                 problem = store_object(self.archive, self.keys.identity, bundle_dir, entry)
                 reason = None if problem is None else f"object {problem}"
             if reason is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,8 +12,9 @@ from center.core.archive import Archive, CenterKeys
 from center.core.importreport import PARTIAL
 from common.bundle import format as fmt
 from common.crypto import generate_age_keypair
-from tests.center.intake.conftest import OBJECTS, World, count, run_import
+from tests.center.intake.conftest import OBJECTS, World, count, run_import, sha256_of
 from tests.center.intake.kit import write_bundle
+from tests.conftest import NOW
 
 BAD = 2
 
@@ -117,3 +119,38 @@ def test_receipt_lists_only_what_was_stored_and_says_what_was_not(
         }
     ]
     assert doc["warnings"]
+
+
+def test_damaged_copy_of_an_object_already_stored_counts_as_stored(
+    world: World, archive: Archive, keys: CenterKeys
+) -> None:
+    """A later bundle's damaged copy of bytes the archive holds is not needed: it is stored."""
+    run_import(archive, keys, world.drive)
+    later = write_bundle(
+        world.drive, world.device, world.recipients, world.files[:2], now=NOW + timedelta(hours=1)
+    )
+    (later / fmt.object_relpath(1)).unlink()
+    outcome = run_import(archive, keys, world.drive).outcomes[1]
+    assert (outcome.status, outcome.stored, outcome.quarantined) == ("imported", 2, 0)
+
+
+def test_index_naming_a_stored_object_for_another_instance_is_caught(
+    world: World, archive: Archive, keys: CenterKeys
+) -> None:
+    """An index that claims bytes already stored for another instance is quarantined."""
+    run_import(archive, keys, world.drive)
+    other = sha256_of(world.files[0])
+
+    def claim_other(seq: int, entry: dict[str, Any]) -> None:
+        if seq == 1:
+            entry["sha256"] = other
+
+    later = NOW + timedelta(hours=1)
+    write_bundle(
+        world.drive, world.device, world.recipients, world.files[1:2], now=later,
+        edit_entry=claim_other,
+    )  # fmt: skip
+    outcome = run_import(archive, keys, world.drive).outcomes[1]
+    assert (outcome.status, outcome.quarantined) == (PARTIAL, 1)
+    reason = archive.conn.execute("SELECT reason FROM quarantine").fetchone()[0]
+    assert "SOP Instance UID mismatch" in reason
