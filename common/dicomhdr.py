@@ -4,17 +4,31 @@ The courier uses it to select studies and build the encrypted index; the center 
 that a decrypted object is the instance the index promised. Malformed input never escapes as an
 arbitrary exception: it becomes :class:`HeaderError` with a reason fit for a receipt's "skipped"
 list (no patient data in the reason).
+
+pydicom reads a header leniently: a file cut short inside its pixel data or inside an
+undefined-length sequence parses without complaint. :func:`read_header` therefore also walks the
+file's element structure to its end (PS3.5 section 7, tags and lengths only, values skipped) and
+refuses a file whose last element or sequence is incomplete: such a file is a broken copy that
+the clinic should export again, and it must not be archived as if it were whole.
 """
 
 from __future__ import annotations
 
+import re
 import struct
+import warnings
+import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+
+from common.dicomwalk import StructureError, Truncated, walk_to_end
 
 # pydicom reports malformed files through many exception types; these are the ones a file's
 # content (not a bug of ours) can provoke. The list is explicit on purpose (STYLE.md point 7).
@@ -32,7 +46,13 @@ _MALFORMED = (
     NotImplementedError,
     UnicodeError,
     MemoryError,
+    zlib.error,
 )
+MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"  # PS3.10 section 8: the DICOMDIR
+DEFLATED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1.99"
+# Deflate is used for small non-image objects (reports); a bigger stream is refused rather
+# than inflated into the laptop's memory.
+MAX_INFLATED = 256 << 20
 
 
 class HeaderError(Exception):
@@ -74,50 +94,201 @@ class InstanceHeader:
         return cls(**{name: str(data.get(name, "")) for name in cls.__dataclass_fields__})
 
 
-def _text(ds: pydicom.Dataset, keyword: str) -> str:
-    value = ds.get(keyword, "")
+# DICOM keyword of each InstanceHeader field read from the data set.
+HEADER_KEYWORDS = {
+    "sop_instance_uid": "SOPInstanceUID",
+    "sop_class_uid": "SOPClassUID",
+    "study_instance_uid": "StudyInstanceUID",
+    "series_instance_uid": "SeriesInstanceUID",
+    "patient_id": "PatientID",
+    "patient_name": "PatientName",
+    "birth_date": "PatientBirthDate",
+    "sex": "PatientSex",
+    "accession": "AccessionNumber",
+    "study_id": "StudyID",
+    "study_date": "StudyDate",
+    "study_time": "StudyTime",
+    "study_description": "StudyDescription",
+    "series_description": "SeriesDescription",
+    "modality": "Modality",
+    "body_part": "BodyPartExamined",
+    "institution": "InstitutionName",
+}
+
+_KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_TAG = re.compile(r"^\(\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)$")
+_PRIVATE = re.compile(r"^\(\s*([0-9A-Fa-f]{4})\s*,\s*([^,()]+?)\s*,\s*([0-9A-Fa-f]{2})\s*\)$")
+
+
+@dataclass(frozen=True)
+class TagRef:
+    """A data element named by keyword, by ``(gggg,eeee)``, or privately by creator.
+
+    The private form ``(gggg,CREATOR,ee)`` names element ``ee`` of the block that private
+    creator ``CREATOR`` reserved in odd group ``gggg`` (PS3.5 section 7.8.1), wherever in the
+    group that block was placed; ``(gggg,eeee)`` names a fixed element number.
+    """
+
+    keyword: str = ""
+    group: int = 0
+    element: int = 0
+    creator: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> TagRef:
+        """Parse a keyword, ``(gggg,eeee)`` or ``(gggg,CREATOR,ee)``; ValueError if invalid."""
+        text = text.strip()
+        if match := _TAG.match(text):
+            group, element = int(match[1], 16), int(match[2], 16)
+            if group == 0x0002 or group == 0xFFFE:
+                raise ValueError(f"{text} is a file-meta or delimiter tag, not a data element")
+            return cls(group=group, element=element)
+        if match := _PRIVATE.match(text):
+            group = int(match[1], 16)
+            if group % 2 == 0:
+                raise ValueError(f"{text}: a private creator needs an odd group number")
+            return cls(group=group, element=int(match[3], 16), creator=match[2])
+        if _KEYWORD.match(text) and tag_for_keyword(text) is not None:
+            return cls(keyword=text)
+        raise ValueError(
+            f"{text!r} is neither a DICOM keyword, nor (gggg,eeee), nor (gggg,CREATOR,ee)"
+        )
+
+    @property
+    def key(self) -> str:
+        """The canonical text of the reference (also the key of its value in a lookup)."""
+        if self.keyword:
+            return self.keyword
+        if self.creator:
+            return f"({self.group:04X},{self.creator},{self.element:02X})"
+        return f"({self.group:04X},{self.element:04X})"
+
+    @property
+    def private(self) -> bool:
+        return bool(self.creator) or (not self.keyword and self.group % 2 == 1)
+
+    def value_in(self, ds: pydicom.Dataset) -> str:
+        """The element's value as text ('' when absent)."""
+        if self.keyword:
+            return _as_text(ds.get(self.keyword))
+        if self.creator:
+            try:
+                block = ds.private_block(self.group, self.creator)
+            except KeyError:
+                return ""
+            tag = block.get_tag(self.element)
+        else:
+            tag = Tag(self.group, self.element)
+        element = ds.get(tag)
+        return "" if element is None else _as_text(element.value)
+
+
+def _as_text(value: object) -> str:
     if value is None:
         return ""
-    if isinstance(value, pydicom.multival.MultiValue):
+    if isinstance(value, bytes):  # an element of unknown VR (UN): its raw bytes
+        return value.decode("latin-1").strip("\x00 ")
+    if isinstance(value, pydicom.multival.MultiValue | list):
         return "\\".join(str(v) for v in value)
     return str(value).strip()
 
 
 def read_header(source: Path | BinaryIO) -> InstanceHeader:
     """Parse the header of one Part 10 file; raise :class:`HeaderError` if it is not usable."""
+    return read_header_values(source, ())[0]
+
+
+def read_header_values(
+    source: Path | BinaryIO, extra: Sequence[TagRef]
+) -> tuple[InstanceHeader, dict[str, str]]:
+    """The header, the values of the *extra* elements (by :attr:`TagRef.key`), structure checked.
+
+    Raises :class:`HeaderError` for anything that is not a whole, usable DICOM instance.
+    """
     try:
-        ds = pydicom.dcmread(source, stop_before_pixels=True)
-        header = InstanceHeader(
-            sop_instance_uid=_text(ds, "SOPInstanceUID"),
-            sop_class_uid=_text(ds, "SOPClassUID"),
-            study_instance_uid=_text(ds, "StudyInstanceUID"),
-            series_instance_uid=_text(ds, "SeriesInstanceUID"),
-            transfer_syntax_uid=str(ds.file_meta.get("TransferSyntaxUID", "")),
-            patient_id=_text(ds, "PatientID"),
-            patient_name=_text(ds, "PatientName"),
-            birth_date=_text(ds, "PatientBirthDate"),
-            sex=_text(ds, "PatientSex"),
-            accession=_text(ds, "AccessionNumber"),
-            study_id=_text(ds, "StudyID"),
-            study_date=_text(ds, "StudyDate"),
-            study_time=_text(ds, "StudyTime"),
-            study_description=_text(ds, "StudyDescription"),
-            series_description=_text(ds, "SeriesDescription"),
-            modality=_text(ds, "Modality"),
-            body_part=_text(ds, "BodyPartExamined"),
-            institution=_text(ds, "InstitutionName"),
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom's warnings name no patient, but are noise
+            if isinstance(source, Path):
+                with source.open("rb") as fh:
+                    header, values, syntax = _parse(fh, extra)
+                    _check_complete(fh, syntax)
+            else:
+                header, values, syntax = _parse(source, extra)
+                _check_complete(source, syntax)
+    except HeaderError:
+        raise
     except InvalidDicomError as exc:
         raise HeaderError("not a DICOM Part 10 file (no DICM preamble)") from exc
     except OSError as exc:
         raise HeaderError(f"unreadable ({exc.strerror or type(exc).__name__})") from exc
     except _MALFORMED as exc:
         raise HeaderError(f"malformed DICOM header ({type(exc).__name__})") from exc
+    return header, values
+
+
+def _parse(fh: BinaryIO, extra: Sequence[TagRef]) -> tuple[InstanceHeader, dict[str, str], str]:
+    ds = pydicom.dcmread(fh, stop_before_pixels=True)
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    media_class = str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    if media_class == MEDIA_DIRECTORY_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        raise HeaderError("a DICOMDIR (media directory), not an image: nothing to archive")
+    fields = {name: _as_text(ds.get(keyword)) for name, keyword in HEADER_KEYWORDS.items()}
+    header = InstanceHeader(transfer_syntax_uid=syntax, **fields)
     missing = [
-        name
-        for name in ("sop_instance_uid", "sop_class_uid", "study_instance_uid")
-        if not getattr(header, name)
+        keyword
+        for name, keyword in HEADER_KEYWORDS.items()
+        if name in ("sop_instance_uid", "sop_class_uid", "study_instance_uid")
+        and not getattr(header, name)
     ]
     if missing:
-        raise HeaderError("missing " + ", ".join(missing))
-    return header
+        raise HeaderError("not an archivable instance: no " + ", ".join(missing))
+    return header, {ref.key: ref.value_in(ds) for ref in extra}, syntax
+
+
+def _check_complete(fh: BinaryIO, syntax: str) -> None:
+    """Walk the data set after the file meta information to its end (raise if broken)."""
+    try:
+        fh.seek(0)
+        start = _dataset_offset(fh)
+        if syntax == DEFLATED_TRANSFER_SYNTAX:
+            fh.seek(start)
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            data = inflater.decompress(fh.read(), MAX_INFLATED)
+            if inflater.unconsumed_tail:
+                raise StructureError("the deflated data set inflates beyond 256 MiB")
+            if not inflater.eof:
+                raise Truncated("the deflated data set ends before its end marker")
+            walk_to_end(data, 0, len(data), little=True, explicit=True)
+        else:
+            fh.seek(0, 2)
+            walk_to_end(
+                fh,
+                start,
+                fh.tell(),
+                little=syntax != "1.2.840.10008.1.2.2",
+                explicit=syntax != "1.2.840.10008.1.2",
+            )
+    except Truncated as exc:
+        raise HeaderError(f"truncated: {exc}") from exc
+    except StructureError as exc:
+        raise HeaderError(f"malformed DICOM structure: {exc}") from exc
+
+
+def _dataset_offset(fh: BinaryIO) -> int:
+    """Offset of the data set: past the preamble, "DICM" and the group 0002 elements."""
+    head = fh.read(132)
+    if len(head) < 132 or head[128:132] != b"DICM":
+        raise HeaderError("not a DICOM Part 10 file (no DICM preamble)")
+    offset = 132
+    while True:
+        fh.seek(offset)
+        raw = fh.read(8)
+        if len(raw) < 8 or struct.unpack("<H", raw[:2])[0] != 0x0002:
+            return offset
+        if raw[4:6] in (b"OB", b"OW", b"OF", b"SQ", b"UN", b"UT", b"UC", b"UR", b"OD", b"OL"):
+            more = fh.read(4)
+            if len(more) < 4:
+                raise Truncated("the file ends inside the file meta information")
+            offset += 12 + struct.unpack("<I", more)[0]
+        else:
+            offset += 8 + struct.unpack("<H", raw[6:8])[0]

@@ -397,6 +397,84 @@ class ReceiptUnknown(ArchiveError):
     default_hint = "Check the receipt id (`center audit show --action import` lists bundles)."
 
 
+# -- courier visits: facilities, DICOM nodes, drives, outbox ----------------------------------
+
+
+class FacilityUnknown(ArchiveError):
+    ref = "facility-unknown"
+    exit_code = 13
+    default_hint = (
+        "Add it with `courier facility add ID --name NAME --source PATH`, or give --source "
+        "for a one-off visit; `courier facility list` shows the configured ones."
+    )
+
+
+class FacilityExists(ArchiveError):
+    ref = "facility-exists"
+    exit_code = 14
+    default_hint = "Pass --replace to overwrite its settings, or choose another id."
+
+
+class DicomNodeUnreachable(SourceError):
+    ref = "dicom-node-unreachable"
+    exit_code = 15
+    default_hint = (
+        "Check that the clinic's PACS is switched on and that the host and port in the "
+        "facility's source (dicom://AET@host:port) are right, then run the command again."
+    )
+
+
+class DicomWrongAETitle(SourceError):
+    ref = "dicom-wrong-ae-title"
+    exit_code = 16
+    default_hint = (
+        "The node does not answer to this AE title: ask the clinic for its PACS's AE title and "
+        "fix the facility's source (`courier facility add ID --replace ...`)."
+    )
+
+
+class DicomAssociationRejected(SourceError):
+    ref = "dicom-association-rejected"
+    exit_code = 17
+    default_hint = (
+        "Ask the clinic to allow our AE title (the facility's calling_aet, COURIER by default) "
+        "to query and retrieve on their PACS, then run the command again."
+    )
+
+
+class DicomTransferFailed(SourceError):
+    ref = "dicom-transfer-failed"
+    exit_code = 18
+    default_hint = (
+        "Run the pull again: what was received is kept and the pull resumes. If it fails again, "
+        "report the status shown to the clinic's PACS administrator."
+    )
+
+
+class DriveNotFound(DriveError):
+    ref = "drive-not-found"
+    exit_code = 19
+    default_hint = (
+        "Insert and mount the courier drive (`courier drives` lists what is plugged in), or "
+        "give its mount point with --drive PATH."
+    )
+
+
+class DriveAmbiguous(DriveError):
+    ref = "drive-ambiguous"
+    exit_code = 60
+    default_hint = "Unplug the drives you do not mean to use, or name one with --drive PATH."
+
+
+class OutboxDocumentRefused(ArchiveError):
+    ref = "outbox-document-refused"
+    exit_code = 61
+    default_hint = (
+        "A document in the drive's outbox is not validly signed by the center this laptop "
+        "trusts: it was not given to the clinic. Keep the drive as it is and call the center."
+    )
+
+
 ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     ArchiveError,
     ConfigError,
@@ -450,4 +528,13 @@ ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     AuditChainBroken,
     CheckFindings,
     ReceiptUnknown,
+    FacilityUnknown,
+    FacilityExists,
+    DicomNodeUnreachable,
+    DicomWrongAETitle,
+    DicomAssociationRejected,
+    DicomTransferFailed,
+    DriveNotFound,
+    DriveAmbiguous,
+    OutboxDocumentRefused,
 )

@@ -71,6 +71,48 @@ def summarize_studies(instances: Iterable[ReceivedInstance]) -> list[dict[str, A
     return sorted(rows, key=lambda r: (r["study_date"], r["accession"]))
 
 
+def reception_receipt(
+    *,
+    bundle_id: str,
+    facility_id: str,
+    issued: str,
+    issuer_info: dict[str, str],
+    received: list[ReceivedInstance],
+    skipped: list[dict[str, str]],
+    changed: list[dict[str, str]],
+    visit: dict[str, Any],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The reception receipt the courier leaves at the clinic (DESIGN.md s9). Pure.
+
+    *received* are the instances sealed in the bundle (read back from the drive), *skipped*
+    the terminal's files that were not usable DICOM (``{item, reason}``), *changed* the files
+    whose instance was carried before with other bytes (``{item, reason}``), *visit* the
+    visit's counts and the terminal's capacity figures (``rule``, ``files_seen``,
+    ``not_selected``, ``already_carried``, ``capacity``), *warnings* what the clinic must act on.
+    """
+    studies = summarize_studies(received)
+    return {
+        "kind": "reception-receipt",
+        "version": RECEIPT_VERSION,
+        "receipt_id": f"reception-{bundle_id}",
+        "issued": issued,
+        "facility_id": facility_id,
+        "bundle_id": bundle_id,
+        "issuer": issuer_info,
+        "studies": studies,
+        "totals": {
+            "studies": len(studies),
+            "instances": len(received),
+            "bytes": sum(r.size for r in received),
+        },
+        "skipped": skipped,
+        "changed": changed,
+        "visit": visit,
+        "warnings": warnings,
+    }
+
+
 @dataclass(frozen=True)
 class ReceiptFiles:
     json: Path
@@ -78,18 +120,28 @@ class ReceiptFiles:
     html: Path
 
 
+def receipt_bytes(document: dict[str, Any], signing_seed: bytes, *, title: str) -> dict[str, bytes]:
+    """The three files of a signed receipt by suffix: ``.json``, ``.json.sig``, ``.html``."""
+    body = canonical_json(document)
+    signature = sign(signing_seed, SIGNATURE_CONTEXT + body)
+    return {
+        ".json": body,
+        ".json.sig": base64.b64encode(signature) + b"\n",
+        ".html": render_html(document, title=title).encode(),
+    }
+
+
 def write_receipt(
     folder: Path, document: dict[str, Any], signing_seed: bytes, *, title: str
 ) -> ReceiptFiles:
     """Sign *document* and write its three files atomically into *folder*."""
     folder.mkdir(parents=True, exist_ok=True)
-    body = canonical_json(document)
-    signature = sign(signing_seed, SIGNATURE_CONTEXT + body)
+    data = receipt_bytes(document, signing_seed, title=title)
     stem = folder / str(document["receipt_id"])
     files = ReceiptFiles(Path(f"{stem}.json"), Path(f"{stem}.json.sig"), Path(f"{stem}.html"))
-    atomic_write(files.json, body)
-    atomic_write(files.signature, base64.b64encode(signature) + b"\n")
-    atomic_write(files.html, render_html(document, title=title).encode())
+    atomic_write(files.json, data[".json"])
+    atomic_write(files.signature, data[".json.sig"])
+    atomic_write(files.html, data[".html"])
     return files
 
 
@@ -189,11 +241,18 @@ def render_html(doc: dict[str, Any], *, title: str) -> str:
         f"{totals['bytes']:,} bytes)</h2>"
     )
     parts.append(f"<table><tr>{head}</tr>{''.join(rows)}</table>")
+    parts.extend(_visit_html(doc))
     not_done = doc.get("skipped", []) + doc.get("not_stored", [])
     if not_done:
         parts.append(f"<h2>Not included ({len(not_done)})</h2><table>")
         parts.append("<tr><th>Item</th><th>Reason</th></tr>")
         for item in not_done:
+            parts.append(f"<tr><td>{_cell(item['item'])}</td><td>{_cell(item['reason'])}</td></tr>")
+        parts.append("</table>")
+    if doc.get("changed"):
+        parts.append(f"<h2>Taken again because they changed ({len(doc['changed'])})</h2><table>")
+        parts.append("<tr><th>Item</th><th>Note</th></tr>")
+        for item in doc["changed"]:
             parts.append(f"<tr><td>{_cell(item['item'])}</td><td>{_cell(item['reason'])}</td></tr>")
         parts.append("</table>")
     if "audit_checkpoint" in doc:
@@ -208,3 +267,39 @@ def render_html(doc: dict[str, Any], *, title: str) -> str:
         "this page is a readable copy.</p></body></html>"
     )
     return "\n".join(parts) + "\n"
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000:
+            return f"{n:,} bytes" if unit == "bytes" else f"{value:.3g} {unit}"
+        value /= 1000
+    return f"{value:.3g} TB"
+
+
+def _visit_html(doc: dict[str, Any]) -> list[str]:
+    """The reception receipt's visit figures: selection, counts and the terminal's capacity."""
+    visit = doc.get("visit")
+    if not isinstance(visit, dict):
+        return []
+    rows = [
+        ("Selection rule", visit.get("rule", "")),
+        ("Files examined on the terminal", visit.get("files_seen", "")),
+        ("Not flagged for archiving (kept here)", visit.get("not_selected", "")),
+        ("Already carried on an earlier visit", visit.get("already_carried", "")),
+    ]
+    capacity = visit.get("capacity")
+    if isinstance(capacity, dict):
+        rows += [
+            ("Terminal capacity", _size(int(capacity["total_bytes"]))),
+            ("Used", _size(int(capacity["used_bytes"]))),
+            ("Free", _size(int(capacity["free_bytes"]))),
+            ("DICOM data on the terminal", _size(int(capacity["dicom_bytes"]))),
+            (
+                "Warning threshold",
+                f"{_size(int(capacity['threshold_bytes']))} ({capacity['threshold_rule']})",
+            ),
+        ]
+    body = "".join(f"<tr><td>{_cell(k)}</td><td>{_cell(v)}</td></tr>" for k, v in rows if v != "")
+    return [f'<h2>This visit</h2><table class="meta">{body}</table>']

@@ -7,8 +7,8 @@ from pathlib import Path
 from common.bundle import format as fmt
 from courier.core.device import UnlockedDevice
 from courier.core.drive import Drive
+from courier.core.facilities import Facility
 from courier.core.pull import PullResult, pull
-from courier.core.selection import SelectionRule
 from tests.conftest import NOW
 
 
@@ -19,15 +19,10 @@ def do_pull(
     receipts: Path | None = None,
     facility: str = "clinic-1",
 ) -> PullResult:
-    return pull(
-        device,
-        facility_id=facility,
-        source_root=terminal_root,
-        drive=drive,
-        rule=SelectionRule(),
-        receipts_dir=receipts,
-        now=NOW,
+    settings = Facility(
+        facility, "", str(terminal_root), receipts=None if receipts is None else str(receipts)
     )
+    return pull(device, settings=settings, drive=drive, now=NOW)
 
 
 def bundle_dir(drive: Drive, result: PullResult) -> Path:

@@ -10,11 +10,25 @@ import typer
 
 from common.boundary import DEBUG_VARIABLE
 from common.environment import Environment
+from courier.cli import deliver as deliver_cli
 from courier.cli import device as device_cli
 from courier.cli import drive as drive_cli
+from courier.cli import facility as facility_cli
+from courier.cli import log as log_cli
 from courier.cli import pull as pull_cli
+from courier.cli import receipt as receipt_cli
+from courier.cli import scan as scan_cli
+from courier.cli import verify as verify_cli
 from courier.cli.state import CourierState, default_home
 from courier.core.device import CourierHome
+from courier.core.drives import DriveProbe, UdevProbe
+
+
+def drive_probe() -> DriveProbe:
+    """Where `courier drives` and `--drive auto` learn what is plugged in (tests replace it:
+    there is no USB drive to plug in on a build machine)."""
+    return UdevProbe()
+
 
 app = typer.Typer(
     name="courier",
@@ -44,12 +58,19 @@ def main_callback(
     if debug:
         os.environ[DEBUG_VARIABLE] = "1"
     env = Environment.from_process()
-    ctx.obj = CourierState(env, CourierHome(home or default_home(env.environ)))
+    ctx.obj = CourierState(env, CourierHome(home or default_home(env.environ)), drive_probe())
 
 
 app.command("init")(device_cli.init)
+app.add_typer(facility_cli.app, name="facility")
+app.command("scan")(scan_cli.scan)
 app.command("pull")(pull_cli.pull)
+app.command("deliver")(deliver_cli.deliver)
+app.add_typer(receipt_cli.app, name="receipt")
+app.command("drives")(drive_cli.drives)
 app.add_typer(drive_cli.app, name="drive")
+app.command("log")(log_cli.log)
+app.command("verify")(verify_cli.verify)
 
 
 def main() -> None:

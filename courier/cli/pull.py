@@ -3,92 +3,123 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from common.boundary import error_boundary, read_passphrase
+from common.boundary import error_boundary
 from common.richprogress import RichProgress
-from courier.cli.options import DrivePath, JsonOutput
-from courier.cli.state import PASSPHRASE_PREFIX, state
-from courier.core.device import load_device, unlock
+from courier.cli import render
+from courier.cli.options import (
+    CallingAetOption,
+    DriveOption,
+    FacilityArg,
+    JsonOutput,
+    ReceiptsOption,
+    RuleOption,
+    SourceOption,
+    ThresholdOption,
+)
+from courier.cli.state import state
 from courier.core.drive import init_drive
+from courier.core.drives import locate_drive
+from courier.core.facilities import VisitOverrides, visit_settings
 from courier.core.pull import PullResult
 from courier.core.pull import pull as run_pull
-from courier.core.selection import SelectionRule
 
 
 @error_boundary
 def pull(
     ctx: typer.Context,
-    facility: Annotated[str, typer.Argument(help="The clinic's facility id.")],
-    source: Annotated[Path, typer.Option("--source", help="The clinic terminal's DICOM folder.")],
-    drive: DrivePath,
-    receipts: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--receipts", help="Folder at the clinic where the reception receipt goes."),
-    ] = None,
+    facility: FacilityArg,
+    source: SourceOption = None,
+    drive: DriveOption = "auto",
+    receipts: ReceiptsOption = None,
+    rule: RuleOption = None,
+    capacity_threshold: ThresholdOption = None,
+    calling_aet: CallingAetOption = None,
     as_json: JsonOutput = False,
 ) -> None:
-    """Pull the clinic's flagged ("A") studies onto the drive as a sealed, encrypted bundle."""
+    """Visit a clinic: deliver its receipts, pull its flagged ("A") studies into a sealed,
+    encrypted bundle on the drive, and leave a reception receipt."""
     st = state(ctx)
-    device = load_device(st.home)
-    unlocked = unlock(
-        device, read_passphrase(st.env.environ, PASSPHRASE_PREFIX, prompt="Device passphrase")
+    overrides = VisitOverrides(
+        source, rule, None if receipts is None else str(receipts), capacity_threshold, calling_aet
     )
-    mounted = init_drive(drive)
+    settings = visit_settings(st.home.root, facility, overrides)
+    unlocked = st.unlock()
+    mounted = init_drive(locate_drive(drive, st.probe))
     with RichProgress(enabled=not as_json) as progress:
         result = run_pull(
-            unlocked,
-            facility_id=facility,
-            source_root=source,
-            drive=mounted,
-            rule=SelectionRule(),
-            receipts_dir=receipts,
-            now=st.env.now(),
-            progress=progress,
+            unlocked, settings=settings, drive=mounted, now=st.env.now(), progress=progress
         )
     if as_json:
-        typer.echo(json.dumps(_as_dict(result), indent=2))
+        typer.echo(json.dumps(as_dict(result), indent=2))
     else:
         _render(result)
 
 
-def _as_dict(result: PullResult) -> dict[str, object]:
+def as_dict(result: PullResult) -> dict[str, Any]:
+    receipt = result.receipt
     return {
         "facility_id": result.facility_id,
+        "source": result.source,
         "bundle_id": result.bundle_id,
         "instances": result.instances,
         "studies": result.studies,
         "payload_bytes": result.payload_bytes,
         "files_seen": result.plan.files_seen,
+        "files_parsed": result.plan.parsed,
         "already_carried": result.plan.already_carried,
+        "confirmed_stored": result.plan.confirmed,
         "not_selected": result.plan.not_selected,
         "changed": result.changed,
         "skipped": [{"file": s.relpath, "reason": s.reason} for s in result.plan.skipped],
-        "receipt": str(result.receipt.html) if result.receipt else None,
+        "receipt": str(receipt.files.html) if receipt and receipt.files else None,
+        "receipt_kept_on_laptop": str(receipt.fallback) if receipt and receipt.fallback else None,
+        "receipt_problem": receipt.reason if receipt else None,
+        "capacity": None if result.capacity is None else result.capacity.to_dict(),
+        "warnings": result.warnings,
+        "resumed": result.resumed,
+        "delivered": [d.document_id for d in result.delivery.delivered] if result.delivery else [],
+        "not_delivered": [
+            {"document": d.document_id, "reason": d.reason, "refused": d.refused}
+            for d in (result.delivery.left if result.delivery else [])
+        ],
+        "retrieval_failures": result.node_failures,
     }
 
 
 def _render(result: PullResult) -> None:
     console = Console()
+    render.delivery(console, result.delivery)
+    for bundle_id, outcome in result.finished_earlier:
+        console.print(f"Finished bundle {bundle_id} left by an interrupted pull.")
+        render.receipt(console, outcome)
+    render.warnings(console, result.warnings)
+    plan = result.plan
     if result.bundle_id is None:
         console.print(
-            f"Nothing new to carry for {result.facility_id}: "
-            f"{result.plan.already_carried} instances already carried, "
-            f"{result.plan.not_selected} not flagged for archiving."
+            f"Nothing new to carry for {result.facility_id}: {plan.already_carried} instances "
+            f"already carried, {plan.not_selected} not flagged for archiving, "
+            f"{len(plan.skipped)} skipped."
         )
         return
     table = Table(title=f"Bundle {result.bundle_id} sealed", show_header=False)
     table.add_row("Studies", str(result.studies))
     table.add_row("Instances", str(result.instances))
-    table.add_row("Encrypted bytes", f"{result.payload_bytes:,}")
-    table.add_row("Already carried before", str(result.plan.already_carried))
-    table.add_row("Not flagged (kept at the clinic)", str(result.plan.not_selected))
-    table.add_row("Skipped (see receipt)", str(len(result.plan.skipped)))
+    table.add_row("Encrypted bytes", render.size(result.payload_bytes))
+    table.add_row("Taken again (changed since carried)", str(result.changed))
+    table.add_row("Already carried before", str(plan.already_carried))
+    table.add_row("Not flagged (kept at the clinic)", str(plan.not_selected))
+    table.add_row("Skipped (see receipt)", str(len(plan.skipped)))
+    if result.capacity is not None:
+        cap = result.capacity
+        table.add_row(
+            "Terminal free space",
+            f"{render.size(cap.free_bytes)} of {render.size(cap.total_bytes)}",
+        )
     console.print(table)
-    if result.receipt:
-        console.print(f"Reception receipt for the clinic: {result.receipt.html}")
+    render.receipt(console, result.receipt)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
 
+from common.boundary import read_passphrase
 from common.environment import Environment
-from courier.core.device import CourierHome
+from courier.core.device import CourierHome, UnlockedDevice, load_device, unlock
+from courier.core.drives import DriveProbe, UdevProbe
 
 PASSPHRASE_PREFIX = "COURIER"  # noqa: S105 - a variable-name prefix
 
@@ -18,6 +20,15 @@ PASSPHRASE_PREFIX = "COURIER"  # noqa: S105 - a variable-name prefix
 class CourierState:
     env: Environment
     home: CourierHome
+    probe: DriveProbe = field(default_factory=UdevProbe)
+
+    def unlock(self) -> UnlockedDevice:
+        """The device, opened with the passphrase from the environment or a prompt."""
+        device = load_device(self.home)
+        passphrase = read_passphrase(
+            self.env.environ, PASSPHRASE_PREFIX, prompt="Device passphrase"
+        )
+        return unlock(device, passphrase)
 
 
 def default_home(environ: dict[str, str] | os._Environ[str]) -> Path:

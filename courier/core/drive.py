@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common.bundle import format as fmt
 from common.errors import DriveError
-from common.fsio import atomic_write, fsync_dir
+from common.fsio import TEMP_SUFFIX, atomic_write, fsync_dir
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,21 @@ class Drive:
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free
 
+    def block_size(self) -> int:
+        """The file system's allocation unit: a file occupies a whole number of them."""
+        try:
+            return max(os.statvfs(self.root).f_frsize, 512)
+        except OSError:
+            return 4096
+
 
 def init_drive(root: Path) -> Drive:
     """Mark *root* as a courier drive (idempotent: an existing marker is kept)."""
     if not root.is_dir():
         raise DriveError(f"{root} is not a mounted drive or folder")
     marker = root / fmt.VOLUME_MARKER
+    for stale in root.glob(f".{fmt.VOLUME_MARKER}.*{TEMP_SUFFIX}"):  # an interrupted init
+        stale.unlink()
     if not marker.exists():
         if not os.access(root, os.W_OK):
             raise DriveError(f"{root} is read-only", hint="Unlock or remount the drive writable.")

@@ -5,83 +5,71 @@ after its file is durable on the drive. Nothing identifying a patient is stored 
 and instances are looked up by keyed hashes (HMAC with a key derived from the device key), and
 each object's index entry is sealed with that key until it is written, encrypted, into the
 bundle's index.
+
+Tables: ``bundles`` and ``objects`` (what each bundle holds), ``files`` (the fast path: per
+terminal file its size, mtime and what was decided, so an unchanged file is not parsed again),
+``confirmed`` (instances the center's storage receipts confirm), ``deliveries`` (documents
+handed to clinics), ``facility_stats`` and ``visits`` (the reception log). The courier's
+hash-chained visit log is in courier/core/courierlog.py.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from common.crypto import keyed_hash, open_local, seal_local
 from common.sqlitedb import connect, migrate, transaction
 from courier.core.device import UnlockedDevice
+from courier.core.journal_schema import MIGRATIONS
 
-MIGRATIONS = [
-    (
-        "journal-0001-initial",
-        """
-    CREATE TABLE bundles (
-        bundle_id TEXT PRIMARY KEY,
-        facility_id TEXT NOT NULL,
-        volume_id TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('open', 'sealed')),
-        created TEXT NOT NULL,
-        sealed_at TEXT,
-        object_count INTEGER NOT NULL DEFAULT 0,
-        study_count INTEGER NOT NULL DEFAULT 0,
-        payload_bytes INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE objects (
-        bundle_id TEXT NOT NULL REFERENCES bundles(bundle_id),
-        seq INTEGER NOT NULL,
-        file_key TEXT NOT NULL,
-        sop_key TEXT NOT NULL,
-        study_key TEXT NOT NULL,
-        plain_sha256 TEXT NOT NULL,
-        plain_size INTEGER NOT NULL,
-        cipher_sha256 TEXT NOT NULL,
-        cipher_size INTEGER NOT NULL,
-        entry BLOB NOT NULL,
-        PRIMARY KEY (bundle_id, seq)
-    );
-    CREATE INDEX objects_sop ON objects(sop_key);
-    CREATE TABLE files (
-        facility_id TEXT NOT NULL,
-        file_key TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        reason TEXT,
-        PRIMARY KEY (facility_id, file_key)
-    );
-    CREATE TABLE visits (
-        visit_id INTEGER PRIMARY KEY,
-        facility_id TEXT NOT NULL,
-        bundle_id TEXT,
-        operator TEXT NOT NULL,
-        started TEXT NOT NULL,
-        finished TEXT NOT NULL,
-        summary TEXT NOT NULL
-    )
-    """,
-    ),
-]
+CARRIED, NOT_SELECTED, SKIPPED = "carried", "not-selected", "skipped"
 
 
 @dataclass(frozen=True)
 class ObjectRow:
     seq: int
+    file_key: str
     plain_sha256: str
     cipher_sha256: str
     cipher_size: int
     entry: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class FileState:
+    """What the last visit decided about one terminal file (the fast path)."""
+
+    size: int
+    mtime_ns: int
+    state: str
+    reason: str | None = None
+    study_key: str | None = None
+    sop_key: str | None = None
+    rule_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class NewObject:
+    """An object durable on the drive, to be recorded with the state of its source file."""
+
+    seq: int
+    file_key: str
+    sop_key: str
+    study_key: str
+    plain_sha256: str
+    plain_size: int
+    cipher_sha256: str
+    cipher_size: int
+    entry: dict[str, Any]
+    file_state: FileState | None
+
+
 class Journal:
-    """Open with :meth:`open`; all writes are single short transactions."""
+    """Open with :meth:`open`; all writes are short transactions."""
 
     def __init__(self, conn: sqlite3.Connection, key: bytes) -> None:
         self.conn = conn
@@ -120,6 +108,15 @@ class Journal:
         ).fetchone()
         return None if row is None else str(row["bundle_id"])
 
+    def open_elsewhere(self, facility_id: str, volume_id: str) -> list[tuple[str, str]]:
+        """Unfinished bundles of *facility_id* on other drives: (bundle id, volume id)."""
+        rows = self.conn.execute(
+            "SELECT bundle_id, volume_id FROM bundles WHERE facility_id = ? AND volume_id != ? "
+            "AND status = 'open' ORDER BY created",
+            (facility_id, volume_id),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     def create_bundle(self, bundle_id: str, facility_id: str, volume_id: str, created: str) -> None:
         with transaction(self.conn):
             self.conn.execute(
@@ -128,63 +125,144 @@ class Journal:
                 (bundle_id, facility_id, volume_id, created),
             )
 
-    def mark_sealed(
-        self, bundle_id: str, sealed_at: str, objects: int, studies: int, size: int
-    ) -> None:
+    def prepare_seal(self, bundle_id: str, visit: dict[str, Any]) -> None:
+        """Keep the visit's details (sealed: they name terminal files) before sealing starts,
+        so a bundle found sealed on the drive after a crash can still get its receipt."""
+        blob = seal_local(
+            self._key, json.dumps(visit, sort_keys=True).encode(), _visit_aad(bundle_id)
+        )
         with transaction(self.conn):
-            self.conn.execute(
-                "UPDATE bundles SET status = 'sealed', sealed_at = ?, object_count = ?, "
-                "study_count = ?, payload_bytes = ? WHERE bundle_id = ?",
-                (sealed_at, objects, studies, size, bundle_id),
-            )
+            self.conn.execute("UPDATE bundles SET visit = ? WHERE bundle_id = ?", (blob, bundle_id))
 
-    # -- objects --------------------------------------------------------------------------
+    def prepared_visit(self, bundle_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT visit FROM bundles WHERE bundle_id = ?", (bundle_id,))
+        blob = row.fetchone()
+        if blob is None or blob[0] is None:
+            return None
+        doc: dict[str, Any] = json.loads(open_local(self._key, blob[0], _visit_aad(bundle_id)))
+        return doc
 
-    def add_object(
+    def mark_sealed(
         self,
         bundle_id: str,
         *,
-        seq: int,
-        file_key: str,
-        sop_key: str,
-        study_key: str,
-        plain_sha256: str,
-        plain_size: int,
-        cipher_sha256: str,
-        cipher_size: int,
-        entry: dict[str, Any],
+        sealed_at: str,
+        objects: int,
+        studies: int,
+        size: int,
+        checkpoint: dict[str, Any],
     ) -> None:
-        aad = f"{bundle_id}\0{seq}".encode()
-        sealed = seal_local(self._key, json.dumps(entry, sort_keys=True).encode(), aad)
+        """The signature is on the drive: record it with the courier log checkpoint carried."""
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE bundles SET status = 'sealed', sealed_at = ?, object_count = ?, "
+                "study_count = ?, payload_bytes = ?, log_seq = ?, log_hash = ?, "
+                "log_signature = ? WHERE bundle_id = ?",
+                (
+                    sealed_at,
+                    objects,
+                    studies,
+                    size,
+                    checkpoint["seq"],
+                    checkpoint["hash"],
+                    checkpoint["signature"],
+                    bundle_id,
+                ),
+            )
+
+    def finish_bundle(self, bundle_id: str, visit: dict[str, Any]) -> None:
+        """The receipt is written: record the visit and mark the bundle finished, together."""
+        with transaction(self.conn):
+            self._insert_visit(visit)
+            self.conn.execute("UPDATE bundles SET finished = 1 WHERE bundle_id = ?", (bundle_id,))
+
+    def bundle(self, bundle_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(
+            "SELECT * FROM bundles WHERE bundle_id = ?", (bundle_id,)
+        ).fetchone()
+        return row
+
+    def unfinished(self, facility_id: str) -> list[str]:
+        """Sealed bundles whose receipt and visit record are not written yet."""
+        rows = self.conn.execute(
+            "SELECT bundle_id FROM bundles WHERE facility_id = ? AND status = 'sealed' "
+            "AND finished = 0 ORDER BY sealed_at",
+            (facility_id,),
+        )
+        return [str(r[0]) for r in rows]
+
+    # -- objects --------------------------------------------------------------------------
+
+    def add_object(self, bundle_id: str, obj: NewObject) -> None:
+        """Record a durable object and its source file's state in one transaction."""
+        aad = f"{bundle_id}\0{obj.seq}".encode()
+        sealed = seal_local(self._key, json.dumps(obj.entry, sort_keys=True).encode(), aad)
+        facility_id = self.facility_of(bundle_id)
         with transaction(self.conn):
             self.conn.execute(
                 "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     bundle_id,
-                    seq,
-                    file_key,
-                    sop_key,
-                    study_key,
-                    plain_sha256,
-                    plain_size,
-                    cipher_sha256,
-                    cipher_size,
+                    obj.seq,
+                    obj.file_key,
+                    obj.sop_key,
+                    obj.study_key,
+                    obj.plain_sha256,
+                    obj.plain_size,
+                    obj.cipher_sha256,
+                    obj.cipher_size,
                     sealed,
                 ),
+            )
+            if obj.file_state is not None:
+                self._put_file(facility_id, obj.file_key, obj.file_state)
+
+    def facility_of(self, bundle_id: str) -> str:
+        row = self.conn.execute(
+            "SELECT facility_id FROM bundles WHERE bundle_id = ?", (bundle_id,)
+        ).fetchone()
+        return str(row[0])
+
+    def drop_object(self, bundle_id: str, seq: int) -> None:
+        """Forget an object that is missing or wrong on the drive, so it is copied again."""
+        facility_id = self.facility_of(bundle_id)
+        with transaction(self.conn):
+            row = self.conn.execute(
+                "SELECT file_key FROM objects WHERE bundle_id = ? AND seq = ?", (bundle_id, seq)
+            ).fetchone()
+            if row is not None:
+                self.conn.execute(
+                    "DELETE FROM files WHERE facility_id = ? AND file_key = ?",
+                    (facility_id, row[0]),
+                )
+            self.conn.execute(
+                "DELETE FROM objects WHERE bundle_id = ? AND seq = ?", (bundle_id, seq)
             )
 
     def objects(self, bundle_id: str) -> Iterator[ObjectRow]:
         rows = self.conn.execute(
-            "SELECT seq, plain_sha256, cipher_sha256, cipher_size, entry FROM objects "
+            "SELECT seq, file_key, plain_sha256, cipher_sha256, cipher_size, entry FROM objects "
             "WHERE bundle_id = ? ORDER BY seq",
             (bundle_id,),
-        )
+        ).fetchall()
         for row in rows:
             aad = f"{bundle_id}\0{row['seq']}".encode()
             entry = json.loads(open_local(self._key, row["entry"], aad))
             yield ObjectRow(
-                row["seq"], row["plain_sha256"], row["cipher_sha256"], row["cipher_size"], entry
+                row["seq"],
+                row["file_key"],
+                row["plain_sha256"],
+                row["cipher_sha256"],
+                row["cipher_size"],
+                entry,
             )
+
+    def object_sizes(self, bundle_id: str) -> dict[int, int]:
+        """Ciphertext size of each recorded object of a bundle, by sequence number."""
+        rows = self.conn.execute(
+            "SELECT seq, cipher_size FROM objects WHERE bundle_id = ?", (bundle_id,)
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
 
     def next_seq(self, bundle_id: str) -> int:
         row = self.conn.execute(
@@ -193,49 +271,116 @@ class Journal:
         return int(row[0])
 
     def carried_sha256(self, sop_key: str) -> set[str]:
-        """Plaintext hashes of this instance already carried in any bundle of this device."""
-        rows = self.conn.execute("SELECT plain_sha256 FROM objects WHERE sop_key = ?", (sop_key,))
+        """Plaintext hashes of this instance carried in any bundle of this device or confirmed
+        stored by the center."""
+        rows = self.conn.execute(
+            "SELECT plain_sha256 FROM objects WHERE sop_key = ? "
+            "UNION SELECT plain_sha256 FROM confirmed WHERE sop_key = ?",
+            (sop_key, sop_key),
+        )
         return {str(r[0]) for r in rows}
+
+    def is_confirmed(self, sop_key: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM confirmed WHERE sop_key = ?", (sop_key,))
+        return row.fetchone() is not None
 
     # -- files (fast path) ----------------------------------------------------------------
 
-    def file_state(self, facility_id: str, file_key: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(
-            "SELECT size, mtime_ns, state, reason FROM files "
+    def file_state(self, facility_id: str, file_key: str) -> FileState | None:
+        row = self.conn.execute(
+            "SELECT size, mtime_ns, state, reason, study_key, sop_key, rule_digest FROM files "
             "WHERE facility_id = ? AND file_key = ?",
             (facility_id, file_key),
         ).fetchone()
-        return row
+        return None if row is None else FileState(*row)
 
-    def set_file_state(
-        self,
-        facility_id: str,
-        file_key: str,
-        size: int,
-        mtime_ns: int,
-        state: str,
-        reason: str | None = None,
+    def put_file_states(self, facility_id: str, rows: Iterable[tuple[str, FileState]]) -> None:
+        """Record many decisions in one transaction (a cache: losing them costs only parsing)."""
+        with transaction(self.conn):
+            for file_key, state in rows:
+                self._put_file(facility_id, file_key, state)
+
+    def _put_file(self, facility_id: str, file_key: str, s: FileState) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO files (facility_id, file_key, size, mtime_ns, state, reason, "
+            "study_key, sop_key, rule_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                facility_id,
+                file_key,
+                s.size,
+                s.mtime_ns,
+                s.state,
+                s.reason,
+                s.study_key,
+                s.sop_key,
+                s.rule_digest,
+            ),
+        )
+
+    # -- center confirmations and deliveries ----------------------------------------------
+
+    def confirm(self, pairs: Iterable[tuple[str, str]], document_id: str, at: str) -> int:
+        """Mark (sop_key, sha256) pairs as confirmed stored; return how many were new."""
+        with transaction(self.conn):
+            before = self.conn.total_changes
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO confirmed VALUES (?, ?, ?, ?)",
+                [(sop, digest, document_id, at) for sop, digest in pairs],
+            )
+            return self.conn.total_changes - before
+
+    def record_delivery(
+        self, document_id: str, facility_id: str, kind: str, at: str, volume_id: str
     ) -> None:
         with transaction(self.conn):
             self.conn.execute(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                (facility_id, file_key, size, mtime_ns, state, reason),
+                "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?)",
+                (document_id, facility_id, kind, at, volume_id),
             )
 
-    # -- visits ---------------------------------------------------------------------------
+    # -- facility statistics and visits ---------------------------------------------------
 
-    def record_visit(
-        self,
-        facility_id: str,
-        bundle_id: str | None,
-        operator: str,
-        started: str,
-        finished: str,
-        summary: dict[str, Any],
-    ) -> None:
+    def largest_study(self, facility_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT largest_study_bytes FROM facility_stats WHERE facility_id = ?",
+            (facility_id,),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def note_largest_study(self, facility_id: str, size: int) -> None:
         with transaction(self.conn):
             self.conn.execute(
-                "INSERT INTO visits (facility_id, bundle_id, operator, started, finished, summary)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (facility_id, bundle_id, operator, started, finished, json.dumps(summary)),
+                "INSERT INTO facility_stats VALUES (?, ?) ON CONFLICT (facility_id) DO UPDATE "
+                "SET largest_study_bytes = MAX(largest_study_bytes, excluded.largest_study_bytes)",
+                (facility_id, size),
             )
+
+    def record_visit(self, visit: dict[str, Any]) -> None:
+        """Record a visit that sealed no bundle (see :meth:`finish_bundle` for one that did)."""
+        with transaction(self.conn):
+            self._insert_visit(visit)
+
+    def _insert_visit(self, visit: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO visits (facility_id, bundle_id, operator, started, finished, summary)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                visit["facility_id"],
+                visit.get("bundle_id"),
+                visit["operator"],
+                visit["started"],
+                visit["finished"],
+                json.dumps(visit, sort_keys=True),
+            ),
+        )
+
+    def visits(self, facility_id: str | None = None) -> list[sqlite3.Row]:
+        query = "SELECT * FROM visits"
+        args: tuple[str, ...] = ()
+        if facility_id is not None:
+            query, args = query + " WHERE facility_id = ?", (facility_id,)
+        return list(self.conn.execute(query + " ORDER BY started, visit_id", args))
+
+
+def _visit_aad(bundle_id: str) -> bytes:
+    return f"visit\0{bundle_id}".encode()

@@ -1,339 +1,376 @@
-"""A clinic visit's pull: select flagged instances, encrypt them onto the drive, seal, receipt.
+"""A clinic visit: deliver, select, copy, read back, seal, receipt (DESIGN.md s3, s4, s6, s9).
 
-Order of effects per object (DESIGN.md s6): temp file, fsync, rename, fsync dir, then the journal
-row. Before sealing, every object is re-read from the drive with the page cache evicted and
-compared with the journal. The signature is written last; the journal marks the bundle sealed
-after it. An interrupted pull is resumed by running it again: the open bundle is reopened, temp
-files are removed and the journal's claims are re-checked against the drive.
+1. Documents waiting for the clinic in the drive's outbox (storage receipts, notices) and
+   receipts kept on the laptop for it are delivered first (courier/core/deliver.py); a storage
+   receipt marks its instances confirmed stored, so they are never pulled again.
+2. A bundle of this facility left open on this drive by an interrupted pull is resumed
+   (courier/core/bundlejob.py); one found already sealed on the drive is recorded as such.
+3. The terminal is planned (courier/core/plan.py), its capacity measured, and free space on
+   the drive checked before anything is copied.
+4. The selected instances are copied, every object is read back from the device, and the
+   bundle is sealed with the courier log; then the clinic gets its reception receipt and the
+   visit is recorded. A receipt that cannot be written at the clinic is kept encrypted on the
+   laptop (courier/core/reception.py).
+
+Running the same pull again after an interruption anywhere finishes the job: nothing is
+missing, nothing is carried twice, and no bundle is ever sealed with a bad object.
 """
 
 from __future__ import annotations
 
-import errno
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from common.bundle import format as fmt
-from common.bundle.writer import BundleWriter, SealedObject, hash_file
-from common.crypto import fingerprint
-from common.dicomhdr import HeaderError, InstanceHeader, read_header
-from common.errors import BundleError, DriveFull
+from common.bundle.writer import BundleWriter
+from common.errors import BundleError, DriveFull, SourceError
 from common.progress import NoProgress, Progress
-from common.receipts import ReceiptFiles, ReceivedInstance, issuer, summarize_studies, write_receipt
+from courier.core import bundlejob, courierlog
+from courier.core.capacity import Capacity, assess, measure_disk, parse_threshold
+from courier.core.deliver import DeliveryReport, deliver_outbox
 from courier.core.device import UnlockedDevice
 from courier.core.drive import Drive
-from courier.core.journal import Journal, ObjectRow
-from courier.core.selection import SelectionRule
-from courier.core.source import SourceFile, walk_folder
+from courier.core.facilities import Facility
+from courier.core.journal import Journal
+from courier.core.plan import AGE_OVERHEAD, Plan, plan_folder, plan_node
+from courier.core.reception import ReceiptOutcome, deliver_pending, finish_bundle
+from courier.core.selection import SelectionRule, build_rule, parse_rule
+from courier.core.sizes import format_bytes
+from courier.core.source import FolderSource, NodeSource, parse_source
 
-# Per-object age overhead is about 200 bytes of header plus 16 bytes per 64 KiB chunk.
-_AGE_OVERHEAD = 512
-_RESERVE = 4 << 20
+if TYPE_CHECKING:
+    from courier.core.node import NodeClient
 
-
-@dataclass(frozen=True)
-class Skipped:
-    relpath: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Candidate:
-    file: SourceFile
-    header: InstanceHeader
-    file_key: str
-    sop_key: str
-    study_key: str
-    changed: bool
-
-
-@dataclass
-class Plan:
-    candidates: list[Candidate] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    not_selected: int = 0
-    already_carried: int = 0
-    parsed: int = 0
-    files_seen: int = 0
-
-    @property
-    def bytes_needed(self) -> int:
-        return sum(c.file.size + _AGE_OVERHEAD for c in self.candidates)
+RESERVE = 4 << 20  # head room on the drive for tag files and the file system
+_ROUNDS = 2  # copy rounds: a second one re-copies objects that read back wrong
 
 
 @dataclass
 class PullResult:
     facility_id: str
-    bundle_id: str | None
-    instances: int
-    studies: int
-    payload_bytes: int
-    plan: Plan
-    changed: int
-    receipt: ReceiptFiles | None
-
-
-def plan_pull(
-    journal: Journal,
-    facility_id: str,
-    source_root: Path,
-    rule: SelectionRule,
-    progress: Progress | None = None,
-) -> Plan:
-    """Walk the terminal and decide, per file, whether it is to be pulled and why not."""
-    progress = progress or NoProgress()
-    plan = Plan()
-    seen: dict[str, set[str]] = {}
-    progress.phase("scan", None)
-    for file in walk_folder(source_root):
-        plan.files_seen += 1
-        progress.advance(1, nbytes=file.size)
-        file_key = journal.file_key(facility_id, file.relpath)
-        known = journal.file_state(facility_id, file_key)
-        if known is not None and (known["size"], known["mtime_ns"]) == (file.size, file.mtime_ns):
-            if known["state"] == "carried":
-                plan.already_carried += 1
-                continue
-            if known["state"] == "not-selected":
-                plan.not_selected += 1
-                continue
-            if known["state"] == "skipped":
-                plan.skipped.append(Skipped(file.relpath, str(known["reason"])))
-                continue
-        plan.parsed += 1
-        try:
-            header = read_header(file.path)
-        except HeaderError as exc:
-            plan.skipped.append(Skipped(file.relpath, exc.reason))
-            journal.set_file_state(
-                facility_id, file_key, file.size, file.mtime_ns, "skipped", exc.reason
-            )
-            continue
-        if not rule.selects(header):
-            plan.not_selected += 1
-            journal.set_file_state(facility_id, file_key, file.size, file.mtime_ns, "not-selected")
-            continue
-        sop_key = journal.uid_key("sop", header.sop_instance_uid)
-        carried = journal.carried_sha256(sop_key) | seen.get(sop_key, set())
-        changed = False
-        if carried:
-            digest, _ = hash_file(file.path)
-            if digest in carried:
-                plan.already_carried += 1
-                journal.set_file_state(facility_id, file_key, file.size, file.mtime_ns, "carried")
-                continue
-            changed = True
-            seen.setdefault(sop_key, set()).add(digest)
-        else:
-            seen[sop_key] = set()
-        study_key = journal.uid_key("study", header.study_instance_uid)
-        plan.candidates.append(Candidate(file, header, file_key, sop_key, study_key, changed))
-    return plan
+    source: str
+    bundle_id: str | None = None
+    instances: int = 0
+    studies: int = 0
+    payload_bytes: int = 0
+    plan: Plan = field(default_factory=Plan)
+    changed: int = 0
+    receipt: ReceiptOutcome | None = None
+    capacity: Capacity | None = None
+    warnings: list[str] = field(default_factory=list)
+    delivery: DeliveryReport | None = None
+    pending_delivered: list[ReceiptOutcome] = field(default_factory=list)
+    finished_earlier: list[tuple[str, ReceiptOutcome]] = field(default_factory=list)
+    resumed: bool = False
+    repaired: bundlejob.Reconciled | None = None
+    node_failures: int = 0
 
 
 def new_bundle_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
+def receipts_folder(settings: Facility) -> Path | None:
+    return Path(settings.receipts).expanduser() if settings.receipts else None
+
+
+def load_rule(settings: Facility, source: FolderSource | NodeSource) -> SelectionRule:
+    """The facility's rule; a flag file is read now (relative to a folder source)."""
+    spec = parse_rule(settings.rule, field=f"facility {settings.facility_id}: rule")
+    if spec.flag_file is None:
+        return build_rule(spec)
+    path = Path(spec.flag_file).expanduser()
+    if not path.is_absolute() and isinstance(source, FolderSource):
+        path = source.root / path
+    try:
+        text: str | None = path.read_text("utf-8")
+    except FileNotFoundError:
+        text = None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read the flag file {path} ({exc})") from exc
+    return build_rule(spec, text)
+
+
+def plan_visit(
+    journal: Journal,
+    settings: Facility,
+    source: FolderSource | NodeSource,
+    rule: SelectionRule,
+    progress: Progress,
+    client: NodeClient | None = None,
+) -> tuple[Plan, Capacity | None]:
+    """Plan the visit and, for a folder, assess the terminal's capacity."""
+    if client is not None:
+        return plan_node(journal, client, rule, progress), None
+    if not isinstance(source, FolderSource):
+        raise ValueError("a DICOM node source needs its client")
+    plan = plan_folder(journal, settings.facility_id, source.root, rule, progress)
+    journal.note_largest_study(settings.facility_id, plan.largest_study)
+    configured = (
+        parse_threshold(settings.capacity_threshold) if settings.capacity_threshold else None
+    )
+    capacity = assess(
+        measure_disk(source.root),
+        plan.dicom_bytes,
+        journal.largest_study(settings.facility_id),
+        configured,
+    )
+    return plan, capacity
+
+
+def node_client(source: NodeSource) -> NodeClient:
+    from courier.core.node import NodeClient  # pynetdicom only when a node is visited
+
+    return NodeClient(source)
+
+
 def pull(
     unlocked: UnlockedDevice,
     *,
-    facility_id: str,
-    source_root: Path,
+    settings: Facility,
     drive: Drive,
-    rule: SelectionRule,
-    receipts_dir: Path | None,
     now: datetime,
     progress: Progress | None = None,
 ) -> PullResult:
-    """Pull the flagged instances of *facility_id* from *source_root* into a sealed bundle."""
+    """Visit *settings*' clinic: deliver what waits for it, then pull its flagged instances."""
     progress = progress or NoProgress()
-    device = unlocked.device
-    recipients = device.center.recipients
+    facility_id = settings.facility_id
+    source = parse_source(settings.source, calling_aet=settings.calling_aet)
+    result = PullResult(facility_id, source.describe())
+    receipts_dir = receipts_folder(settings)
     with Journal.open(unlocked) as journal:
-        plan = plan_pull(journal, facility_id, source_root, rule, progress)
-        bundle_id = journal.open_bundle(facility_id, drive.volume_id)
-        if not plan.candidates and bundle_id is None:
-            return PullResult(facility_id, None, 0, 0, 0, plan, 0, None)
-        needed = plan.bytes_needed + _RESERVE
-        free = drive.free_bytes()
-        if needed > free:
-            raise DriveFull(
-                f"the drive needs {needed / 1e6:,.1f} MB free for this pull and has "
-                f"{free / 1e6:,.1f} MB",
-                hint="Free space on the drive or insert a larger one, then run the pull again.",
-            )
-        if bundle_id is None:
-            bundle_id = new_bundle_id(now)
-            journal.create_bundle(bundle_id, facility_id, drive.volume_id, now.isoformat())
-        writer = BundleWriter.open(drive.bundles, bundle_id)
-        writer.remove_temp_files()
-        changed = _copy(journal, writer, bundle_id, facility_id, plan, recipients, progress)
-        rows = list(journal.objects(bundle_id))
-        _read_back(writer, rows, progress)
-        studies = {row.entry["header"]["study_instance_uid"] for row in rows}
-        payload = sum(row.cipher_size for row in rows)
-        info = fmt.BagInfo(
-            bundle_id=bundle_id,
-            device_id=device.device_id,
-            device_fingerprint=fingerprint(device.signing_public),
-            device_public_key=device.signing_public,
-            facility_id=facility_id,
-            created=now.isoformat(timespec="seconds"),
-            object_count=len(rows),
-            study_count=len(studies),
-            payload_bytes=payload,
-        )
-        reception = _reception_log(unlocked, facility_id, now, plan, len(rows), len(studies))
-        progress.phase("seal", None)
-        writer.seal(
-            info=info,
-            objects=[
-                SealedObject(fmt.object_relpath(r.seq), r.cipher_sha256, r.cipher_size)
-                for r in rows
-            ],
-            index_entries=(r.entry for r in rows),
-            reception=reception,
-            recipients=recipients,
-            signing_seed=unlocked.signing_seed,
-        )
-        journal.mark_sealed(bundle_id, now.isoformat(), len(rows), len(studies), payload)
-        received = [
-            ReceivedInstance(
-                InstanceHeader.from_dict(r.entry["header"]), r.plain_sha256, int(r.entry["size"])
-            )
-            for r in rows
-        ]
-        receipt = None
+        result.delivery = deliver_outbox(unlocked, journal, drive, facility_id, receipts_dir, now)
         if receipts_dir is not None:
-            receipt = _write_reception_receipt(
-                unlocked, receipts_dir, bundle_id, facility_id, now, received, plan
+            result.pending_delivered = deliver_pending(unlocked, facility_id, receipts_dir)
+        _finish_earlier(unlocked, journal, facility_id, receipts_dir, now, result)
+        bundle_id = _resume(unlocked, journal, drive, facility_id, result)
+        if bundle_id is None:
+            _finish_earlier(unlocked, journal, facility_id, receipts_dir, now, result)
+        client = node_client(source) if isinstance(source, NodeSource) else None
+        rule = load_rule(settings, source)
+        for _round in range(_ROUNDS):
+            plan, capacity = plan_visit(journal, settings, source, rule, progress, client)
+            result.plan, result.capacity = plan, capacity
+            if not plan.candidates and not plan.node_studies and bundle_id is None:
+                _visit_without_bundle(unlocked, journal, settings, now, result)
+                return result
+            _check_space(drive, plan)
+            if bundle_id is None:
+                bundle_id = new_bundle_id(now)
+                journal.create_bundle(bundle_id, facility_id, drive.volume_id, now.isoformat())
+            writer = BundleWriter.open(drive.bundles, bundle_id)
+            if client is not None:
+                from courier.core.retrieve import copy_node  # imports pynetdicom
+
+                copied = copy_node(
+                    journal,
+                    writer,
+                    bundle_id,
+                    plan,
+                    client,
+                    unlocked.device.center.recipients,
+                    progress,
+                )
+            else:
+                copied = bundlejob.copy_files(
+                    journal, writer, bundle_id, plan, unlocked.device.center.recipients, progress
+                )
+            plan.skipped.extend(copied.skipped)
+            result.node_failures += copied.node_failures
+            rows, bad = bundlejob.read_back(journal, writer, bundle_id, progress)
+            if not bad:
+                break
+            bundlejob.forget(journal, writer, bundle_id, bad)
+        else:
+            raise BundleError(
+                f"objects of bundle {bundle_id} read back differently from what was written, "
+                "twice: the drive may be failing",
+                hint="Use another drive and run the pull again; this bundle was not sealed.",
             )
-        journal.record_visit(
-            facility_id, bundle_id, device.operator, now.isoformat(), now.isoformat(), reception
+        if not rows:  # a resumed bundle whose objects all had to be dropped, nothing new
+            _visit_without_bundle(unlocked, journal, settings, now, result)
+            return result
+        _seal_and_finish(
+            unlocked,
+            journal,
+            writer,
+            bundle_id,
+            rows,
+            settings,
+            receipts_dir,
+            now,
+            result,
+            progress,
         )
-        return PullResult(
-            facility_id, bundle_id, len(rows), len(studies), payload, plan, changed, receipt
+    return result
+
+
+def _resume(
+    unlocked: UnlockedDevice,
+    journal: Journal,
+    drive: Drive,
+    facility_id: str,
+    result: PullResult,
+) -> str | None:
+    """The open bundle of this facility on this drive, made consistent; None if there is none
+    (or it turned out to be sealed already)."""
+    for other, volume in journal.open_elsewhere(facility_id, drive.volume_id):
+        result.warnings.append(
+            f"bundle {other} of this clinic is unfinished on another drive (volume "
+            f"{volume[:8]}): insert that drive and run the pull again to finish it"
+        )
+    bundle_id = journal.open_bundle(facility_id, drive.volume_id)
+    if bundle_id is None:
+        return None
+    result.resumed = True
+    state = bundlejob.sealed_and_valid(journal, drive, bundle_id)
+    if state:
+        bundlejob.adopt(unlocked, journal, drive, bundle_id)
+        return None
+    if state is False:
+        bundlejob.unseal(drive, bundle_id)
+    writer = BundleWriter.open(drive.bundles, bundle_id)
+    result.repaired = bundlejob.reconcile(journal, writer, bundle_id)
+    return bundle_id
+
+
+def space_needed(plan: Plan, block: int) -> int:
+    """Bytes the drive must have free for *plan*: each object rounded up to whole blocks
+    (a 1 KB object fills a 4 KB block), plus head room for tag files."""
+    sizes = [c.file.size + AGE_OVERHEAD for c in plan.candidates]
+    return sum(-(-size // block) * block for size in sizes) + RESERVE
+
+
+def _check_space(drive: Drive, plan: Plan) -> None:
+    needed = space_needed(plan, drive.block_size())
+    free = drive.free_bytes()
+    if needed > free:
+        raise DriveFull(
+            f"the drive needs {format_bytes(needed)} free for this pull and has "
+            f"{format_bytes(free)} ({format_bytes(needed - free)} more are needed)",
+            hint="Free space on the drive or insert a larger one, then run the pull again.",
         )
 
 
-def _copy(
+def _visit_summary(
+    unlocked: UnlockedDevice,
+    settings: Facility,
+    now: datetime,
+    result: PullResult,
+    bundle_id: str | None,
+) -> dict[str, Any]:
+    """The visit as recorded in the journal and sealed for the receipt."""
+    plan = result.plan
+    warnings = list(result.warnings)
+    if result.capacity is not None and (warning := result.capacity.warning()):
+        warnings.insert(0, warning)
+    if result.node_failures:
+        warnings.append(
+            f"{result.node_failures} instances could not be retrieved from the clinic's PACS; "
+            "they are taken at the next visit"
+        )
+    return {
+        "facility_id": settings.facility_id,
+        "bundle_id": bundle_id,
+        "operator": unlocked.device.operator,
+        "started": now.isoformat(timespec="seconds"),
+        "finished": now.isoformat(timespec="seconds"),
+        "source": result.source,
+        "rule": plan.rule,
+        "files_seen": plan.files_seen,
+        "not_selected": plan.not_selected,
+        "already_carried": plan.already_carried,
+        "confirmed": plan.confirmed,
+        "skipped_count": len(plan.skipped),
+        "capacity": None if result.capacity is None else result.capacity.to_dict(),
+        "warnings": warnings,
+        "delivered": len(result.delivery.delivered) if result.delivery else 0,
+    }
+
+
+def _visit_without_bundle(
+    unlocked: UnlockedDevice,
+    journal: Journal,
+    settings: Facility,
+    now: datetime,
+    result: PullResult,
+) -> None:
+    visit = _visit_summary(unlocked, settings, now, result, None)
+    result.warnings = list(visit["warnings"])
+    courierlog.append(
+        journal.conn,
+        {
+            "at": now.isoformat(timespec="seconds"),
+            "facility_id": settings.facility_id,
+            "bundle_id": None,
+            "operator": unlocked.device.operator,
+            "objects": 0,
+            "studies": 0,
+            "bytes": 0,
+            "skipped": len(result.plan.skipped),
+        },
+    )
+    journal.record_visit({**visit, "objects": 0, "studies": 0, "bytes": 0})
+
+
+def _seal_and_finish(
+    unlocked: UnlockedDevice,
     journal: Journal,
     writer: BundleWriter,
     bundle_id: str,
-    facility_id: str,
-    plan: Plan,
-    recipients: list[str],
-    progress: Progress,
-) -> int:
-    progress.phase("copy", len(plan.candidates))
-    changed = 0
-    for cand in plan.candidates:
-        seq = journal.next_seq(bundle_id)
-        try:
-            with cand.file.path.open("rb") as fh:
-                digest = writer.write_object(seq, fh, recipients)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise DriveFull(
-                    "the drive filled up during the copy",
-                    hint="Free space or change the drive, then run the pull again to resume.",
-                ) from exc
-            raise
-        entry = {
-            "seq": seq,
-            "path": fmt.object_relpath(seq),
-            "sha256": digest.plain_sha256,
-            "size": digest.plain_size,
-            "source_relpath": cand.file.relpath,
-            "changed_since_last_pull": cand.changed,
-            "header": cand.header.to_dict(),
-        }
-        journal.add_object(
-            bundle_id,
-            seq=seq,
-            file_key=cand.file_key,
-            sop_key=cand.sop_key,
-            study_key=cand.study_key,
-            plain_sha256=digest.plain_sha256,
-            plain_size=digest.plain_size,
-            cipher_sha256=digest.cipher_sha256,
-            cipher_size=digest.cipher_size,
-            entry=entry,
-        )
-        journal.set_file_state(
-            facility_id, cand.file_key, cand.file.size, cand.file.mtime_ns, "carried"
-        )
-        changed += cand.changed
-        progress.advance(1, nbytes=digest.plain_size)
-    return changed
-
-
-def _read_back(writer: BundleWriter, rows: list[ObjectRow], progress: Progress) -> None:
-    progress.phase("read-back", len(rows))
-    for row in rows:
-        digest, size = writer.read_back(row.seq)
-        if (digest, size) != (row.cipher_sha256, row.cipher_size):
-            raise BundleError(
-                f"object {fmt.object_relpath(row.seq)} reads back differently from what was "
-                "written: the drive may be failing",
-                hint="Use another drive; the bundle was not sealed.",
-            )
-        progress.advance(1, nbytes=size)
-
-
-def _reception_log(
-    unlocked: UnlockedDevice,
-    facility_id: str,
+    rows: list[Any],
+    settings: Facility,
+    receipts_dir: Path | None,
     now: datetime,
-    plan: Plan,
-    objects: int,
-    studies: int,
-) -> dict[str, Any]:
-    return {
+    result: PullResult,
+    progress: Progress,
+) -> None:
+    visit = _visit_summary(unlocked, settings, now, result, bundle_id)
+    visit["skipped"] = [{"item": s.relpath, "reason": s.reason} for s in result.plan.skipped]
+    studies = {row.entry["header"]["study_instance_uid"] for row in rows}
+    reception = {
         "kind": "reception-log",
         "operator": unlocked.device.operator,
-        "facility_id": facility_id,
+        "facility_id": settings.facility_id,
         "received": now.isoformat(timespec="seconds"),
-        "objects": objects,
-        "studies": studies,
-        "files_seen": plan.files_seen,
-        "skipped": len(plan.skipped),
-        "not_selected": plan.not_selected,
-        "already_carried": plan.already_carried,
+        "objects": len(rows),
+        "studies": len(studies),
+        **{k: visit[k] for k in ("files_seen", "not_selected", "already_carried")},
+        "skipped": len(result.plan.skipped),
+        "changed": sum(bool(r.entry.get("changed_since_last_pull")) for r in rows),
+        "capacity": visit["capacity"],
+        "warnings": visit["warnings"],
     }
+    progress.phase("seal", None)
+    bundlejob.seal(
+        unlocked,
+        journal,
+        writer,
+        bundle_id,
+        rows,
+        facility_id=settings.facility_id,
+        now=now,
+        visit=visit,
+        reception=reception,
+    )
+    result.bundle_id = bundle_id
+    result.instances, result.studies = len(rows), len(studies)
+    result.payload_bytes = sum(r.cipher_size for r in rows)
+    result.changed = int(reception["changed"])
+    result.warnings = list(visit["warnings"])
+    result.receipt = finish_bundle(unlocked, journal, bundle_id, receipts_dir, now)
 
 
-def _write_reception_receipt(
+def _finish_earlier(
     unlocked: UnlockedDevice,
-    folder: Path,
-    bundle_id: str,
+    journal: Journal,
     facility_id: str,
+    receipts_dir: Path | None,
     now: datetime,
-    received: list[ReceivedInstance],
-    plan: Plan,
-) -> ReceiptFiles:
-    studies = summarize_studies(received)
-    device = unlocked.device
-    document = {
-        "kind": "reception-receipt",
-        "version": 1,
-        "receipt_id": f"reception-{bundle_id}",
-        "issued": now.isoformat(timespec="seconds"),
-        "facility_id": facility_id,
-        "bundle_id": bundle_id,
-        "issuer": issuer(
-            "courier-device", device.operator, device.signing_public, device_id=device.device_id
-        ),
-        "studies": studies,
-        "totals": {
-            "studies": len(studies),
-            "instances": len(received),
-            "bytes": sum(r.size for r in received),
-        },
-        "skipped": [{"item": s.relpath, "reason": s.reason} for s in plan.skipped],
-    }
-    return write_receipt(folder, document, unlocked.signing_seed, title="Reception receipt")
+    result: PullResult,
+) -> None:
+    for bundle_id in journal.unfinished(facility_id):
+        outcome = finish_bundle(unlocked, journal, bundle_id, receipts_dir, now)
+        result.finished_earlier.append((bundle_id, outcome))

@@ -1,0 +1,315 @@
+"""Filling one bundle on the drive: resume, copy, read back, seal (DESIGN.md s4 and s6).
+
+The journal is the truth and the drive is never trusted. Resuming an open bundle first
+removes temporary files, deletes object files the journal does not know, and forgets journal
+rows whose file is missing or of the wrong size, so those instances are copied again. Before
+sealing, every object is re-read from the device (page cache evicted) and compared with the
+journal; a bad object is forgotten and copied again, and a bundle is never sealed with one.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from common.bundle import format as fmt
+from common.bundle.verify import verify_bundle
+from common.bundle.writer import BundleWriter, SealedObject
+from common.crypto import ObjectDigest, fingerprint
+from common.dicomhdr import InstanceHeader
+from common.errors import ArchiveError, DriveError, DriveFull
+from common.fsio import fsync_dir
+from common.progress import Progress
+from courier.core import courierlog
+from courier.core.device import UnlockedDevice
+from courier.core.drive import Drive
+from courier.core.journal import Journal, NewObject, ObjectRow
+from courier.core.plan import Candidate, Plan, Skipped
+
+
+@dataclass
+class Reconciled:
+    """What resuming an open bundle found and repaired."""
+
+    temp_files: int = 0
+    orphans: int = 0
+    dropped: int = 0
+
+
+@dataclass
+class CopyResult:
+    copied: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    node_failures: int = 0
+
+
+class _TrackedSource:
+    """A source file that remembers its own read errors, to tell them from the drive's."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.error: OSError | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._stream.read(n)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+
+def drive_error(exc: OSError, during: str) -> ArchiveError:
+    """The operator's error for a failed write to the drive."""
+    if exc.errno == errno.ENOSPC:
+        return DriveFull(
+            f"the drive filled up during the {during}",
+            hint="Free space on the drive or change it, then run the pull again to resume.",
+        )
+    return DriveError(
+        f"writing to the drive failed during the {during}: {exc.strerror or exc}",
+        hint="Check that the drive is still plugged in and mounted, then run the pull again "
+        "to resume: nothing already copied is lost.",
+    )
+
+
+def bundle_dir(drive: Drive, bundle_id: str) -> Path:
+    return drive.bundles / bundle_id
+
+
+def sealed_and_valid(journal: Journal, drive: Drive, bundle_id: str) -> bool | None:
+    """For an open bundle whose signature is on the drive (the pull died after writing it):
+    True when the bundle verifies and holds exactly the journal's objects, False when it must
+    be unsealed, None when there is no signature."""
+    folder = bundle_dir(drive, bundle_id)
+    if not (folder / fmt.SIGNATURE).exists():
+        return None
+    report = verify_bundle(folder)
+    if not report.valid or report.info is None:
+        return False
+    expected = {fmt.object_relpath(seq) for seq in journal.object_sizes(bundle_id)}
+    listed = fmt.parse_checksums((folder / fmt.MANIFEST).read_bytes(), fmt.MANIFEST)
+    return set(listed) == expected and journal.prepared_visit(bundle_id) is not None
+
+
+def adopt(unlocked: UnlockedDevice, journal: Journal, drive: Drive, bundle_id: str) -> None:
+    """Record as sealed a bundle whose signature reached the drive before the pull died."""
+    info = fmt.BagInfo.parse((bundle_dir(drive, bundle_id) / fmt.BAG_INFO).read_bytes())
+    entry = courierlog.entry_for_bundle(journal.conn, bundle_id)
+    if entry is None:  # pragma: no cover - the entry is appended before anything is sealed
+        raise DriveError(f"bundle {bundle_id} is sealed but this laptop has no log of it")
+    block = courierlog.carried_block(journal.conn, entry, unlocked.signing_seed)
+    journal.mark_sealed(
+        bundle_id,
+        sealed_at=info.created,
+        objects=info.object_count,
+        studies=info.study_count,
+        size=info.payload_bytes,
+        checkpoint=block["checkpoint"],
+    )
+
+
+def unseal(drive: Drive, bundle_id: str) -> None:
+    """Remove a signature that must not stand (the bundle is then resumed and sealed again)."""
+    folder = bundle_dir(drive, bundle_id)
+    (folder / fmt.SIGNATURE).unlink(missing_ok=True)
+    fsync_dir(folder)
+
+
+def reconcile(journal: Journal, writer: BundleWriter, bundle_id: str) -> Reconciled:
+    """Make the open bundle and the journal agree before copying more into it."""
+    result = Reconciled(temp_files=writer.remove_temp_files())
+    sizes = journal.object_sizes(bundle_id)
+    data = writer.dir / fmt.DATA
+    for path in sorted(data.glob("s*/*.age")) if data.is_dir() else []:
+        seq = int(path.stem) if path.stem.isdigit() else -1
+        if seq not in sizes or fmt.object_relpath(seq) != path.relative_to(writer.dir).as_posix():
+            path.unlink()
+            fsync_dir(path.parent)
+            result.orphans += 1
+    for seq, size in sorted(sizes.items()):
+        path = writer.dir / fmt.object_relpath(seq)
+        try:
+            ok = path.stat().st_size == size
+        except FileNotFoundError:
+            ok = False
+        if not ok:
+            path.unlink(missing_ok=True)
+            journal.drop_object(bundle_id, seq)
+            result.dropped += 1
+    return result
+
+
+def index_entry(
+    seq: int, digest: ObjectDigest, relpath: str, changed: bool, header: InstanceHeader
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "path": fmt.object_relpath(seq),
+        "sha256": digest.plain_sha256,
+        "size": digest.plain_size,
+        "source_relpath": relpath,
+        "changed_since_last_pull": changed,
+        "header": header.to_dict(),
+    }
+
+
+def copy_files(
+    journal: Journal,
+    writer: BundleWriter,
+    bundle_id: str,
+    plan: Plan,
+    recipients: list[str],
+    progress: Progress,
+) -> CopyResult:
+    """Encrypt every candidate file onto the drive, recording each once it is durable."""
+    result = CopyResult()
+    progress.phase("copy", len(plan.candidates))
+    for cand in plan.candidates:
+        seq = journal.next_seq(bundle_id)
+        skipped = _copy_one(journal, writer, bundle_id, seq, cand, recipients)
+        if skipped is not None:
+            result.skipped.append(skipped)
+        else:
+            result.copied += 1
+        progress.advance(1, nbytes=cand.file.size)
+    return result
+
+
+def _copy_one(
+    journal: Journal,
+    writer: BundleWriter,
+    bundle_id: str,
+    seq: int,
+    cand: Candidate,
+    recipients: list[str],
+) -> Skipped | None:
+    try:
+        stream = cand.file.path.open("rb")
+    except OSError as exc:
+        return Skipped(cand.file.relpath, f"unreadable at copy time ({exc.strerror})")
+    with stream:
+        source = _TrackedSource(stream)
+        try:
+            digest = writer.write_object(seq, cast(BinaryIO, source), recipients)
+        except OSError as exc:
+            if source.error is not None:
+                reason = source.error.strerror or "read error"
+                return Skipped(cand.file.relpath, f"unreadable at copy time ({reason})")
+            raise drive_error(exc, "copy") from exc
+    if digest.plain_size != cand.file.size:
+        (writer.dir / fmt.object_relpath(seq)).unlink()
+        return Skipped(cand.file.relpath, "changed while being copied: taken at the next visit")
+    entry = index_entry(seq, digest, cand.file.relpath, cand.changed, cand.header)
+    journal.add_object(
+        bundle_id,
+        NewObject(
+            seq,
+            cand.file_key,
+            cand.sop_key,
+            cand.study_key,
+            digest.plain_sha256,
+            digest.plain_size,
+            digest.cipher_sha256,
+            digest.cipher_size,
+            entry,
+            cand.file_state(),
+        ),
+    )
+    return None
+
+
+def read_back(
+    journal: Journal, writer: BundleWriter, bundle_id: str, progress: Progress
+) -> tuple[list[ObjectRow], list[int]]:
+    """Every object re-read from the device: the rows, and the seqs that do not match."""
+    rows = list(journal.objects(bundle_id))
+    progress.phase("read-back", len(rows))
+    bad = []
+    for row in rows:
+        try:
+            digest, size = writer.read_back(row.seq)
+        except FileNotFoundError:
+            digest, size = "", -1
+        if (digest, size) != (row.cipher_sha256, row.cipher_size):
+            bad.append(row.seq)
+        progress.advance(1, nbytes=max(size, 0))
+    return rows, bad
+
+
+def forget(journal: Journal, writer: BundleWriter, bundle_id: str, seqs: list[int]) -> None:
+    """Drop objects that read back wrong, so the next round copies them again."""
+    for seq in seqs:
+        (writer.dir / fmt.object_relpath(seq)).unlink(missing_ok=True)
+        journal.drop_object(bundle_id, seq)
+
+
+def seal(
+    unlocked: UnlockedDevice,
+    journal: Journal,
+    writer: BundleWriter,
+    bundle_id: str,
+    rows: list[ObjectRow],
+    *,
+    facility_id: str,
+    now: datetime,
+    visit: dict[str, Any],
+    reception: dict[str, Any],
+) -> dict[str, Any]:
+    """Append this visit to the courier log, write every tag file, sign last; return the
+    checkpoint the bundle carries."""
+    device = unlocked.device
+    studies = {row.entry["header"]["study_instance_uid"] for row in rows}
+    content = {
+        "at": now.isoformat(timespec="seconds"),
+        "facility_id": facility_id,
+        "bundle_id": bundle_id,
+        "operator": device.operator,
+        "objects": len(rows),
+        "studies": len(studies),
+        "bytes": sum(int(row.entry["size"]) for row in rows),
+        "skipped": int(visit.get("skipped_count", 0)),
+    }
+    entry = courierlog.entry_for_bundle(journal.conn, bundle_id)
+    counts = ("objects", "studies", "bytes", "skipped")
+    if entry is None or any(entry.content.get(k) != content[k] for k in counts):
+        entry = courierlog.append(journal.conn, content)
+    block = courierlog.carried_block(journal.conn, entry, unlocked.signing_seed)
+    journal.prepare_seal(bundle_id, visit)
+    info = fmt.BagInfo(
+        bundle_id=bundle_id,
+        device_id=device.device_id,
+        device_fingerprint=fingerprint(device.signing_public),
+        device_public_key=device.signing_public,
+        facility_id=facility_id,
+        created=now.isoformat(timespec="seconds"),
+        object_count=len(rows),
+        study_count=len(studies),
+        payload_bytes=sum(row.cipher_size for row in rows),
+    )
+    try:
+        writer.seal(
+            info=info,
+            objects=[
+                SealedObject(fmt.object_relpath(r.seq), r.cipher_sha256, r.cipher_size)
+                for r in rows
+            ],
+            index_entries=(r.entry for r in rows),
+            reception={**reception, "courier_log": block},
+            recipients=device.center.recipients,
+            signing_seed=unlocked.signing_seed,
+        )
+    except OSError as exc:
+        raise drive_error(exc, "seal") from exc
+    checkpoint: dict[str, Any] = block["checkpoint"]
+    journal.mark_sealed(
+        bundle_id,
+        sealed_at=now.isoformat(timespec="seconds"),
+        objects=len(rows),
+        studies=len(studies),
+        size=info.payload_bytes,
+        checkpoint=checkpoint,
+    )
+    return checkpoint

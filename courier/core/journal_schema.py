@@ -1,0 +1,91 @@
+"""The journal's schema: named migrations, applied in this order (common/sqlitedb.py).
+
+Feature modules own their migrations (the courier log's are in courier/core/courierlog.py);
+this is the one place that orders them.
+"""
+
+from __future__ import annotations
+
+from courier.core.courierlog import LOG_MIGRATIONS
+
+JOURNAL_MIGRATIONS = [
+    (
+        "journal-0001-initial",
+        """
+    CREATE TABLE bundles (
+        bundle_id TEXT PRIMARY KEY,
+        facility_id TEXT NOT NULL,
+        volume_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'sealed')),
+        created TEXT NOT NULL,
+        sealed_at TEXT,
+        object_count INTEGER NOT NULL DEFAULT 0,
+        study_count INTEGER NOT NULL DEFAULT 0,
+        payload_bytes INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE objects (
+        bundle_id TEXT NOT NULL REFERENCES bundles(bundle_id),
+        seq INTEGER NOT NULL,
+        file_key TEXT NOT NULL,
+        sop_key TEXT NOT NULL,
+        study_key TEXT NOT NULL,
+        plain_sha256 TEXT NOT NULL,
+        plain_size INTEGER NOT NULL,
+        cipher_sha256 TEXT NOT NULL,
+        cipher_size INTEGER NOT NULL,
+        entry BLOB NOT NULL,
+        PRIMARY KEY (bundle_id, seq)
+    );
+    CREATE INDEX objects_sop ON objects(sop_key);
+    CREATE TABLE files (
+        facility_id TEXT NOT NULL,
+        file_key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (facility_id, file_key)
+    );
+    CREATE TABLE visits (
+        visit_id INTEGER PRIMARY KEY,
+        facility_id TEXT NOT NULL,
+        bundle_id TEXT,
+        operator TEXT NOT NULL,
+        started TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        summary TEXT NOT NULL
+    )
+    """,
+    ),
+    (
+        "journal-0002-complete-visit",
+        """
+    ALTER TABLE files ADD COLUMN study_key TEXT;
+    ALTER TABLE files ADD COLUMN sop_key TEXT;
+    ALTER TABLE files ADD COLUMN rule_digest TEXT;
+    ALTER TABLE bundles ADD COLUMN finished INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE bundles ADD COLUMN visit TEXT;
+    UPDATE bundles SET finished = 1 WHERE status = 'sealed';
+    CREATE TABLE confirmed (
+        sop_key TEXT NOT NULL,
+        plain_sha256 TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        confirmed_at TEXT NOT NULL,
+        PRIMARY KEY (sop_key, plain_sha256)
+    );
+    CREATE TABLE deliveries (
+        document_id TEXT PRIMARY KEY,
+        facility_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        delivered_at TEXT NOT NULL,
+        volume_id TEXT NOT NULL
+    );
+    CREATE TABLE facility_stats (
+        facility_id TEXT PRIMARY KEY,
+        largest_study_bytes INTEGER NOT NULL
+    );
+    CREATE INDEX files_sop ON files(sop_key)
+    """,
+    ),
+]
+MIGRATIONS = [*JOURNAL_MIGRATIONS, *LOG_MIGRATIONS]
