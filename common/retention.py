@@ -164,7 +164,7 @@ class Rule:
 class RecordedPeriod:
     """Where the facility records a longer period: a DICOM tag, counted from *anchor*."""
 
-    tag: str  # "ggggeeee" (hex) or a DICOM keyword
+    tag: str  # a keyword, "(GGGG,EEEE)" or "(GGGG,CREATOR,EE)" (common.dicomhdr.TagRef)
     anchor: str = "study-date"
 
 

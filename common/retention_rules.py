@@ -21,6 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from common.dicomhdr import TagRef
 from common.errors import ConfigError, RulesInvalid
 from common.retention import (
     ANCHORS,
@@ -39,8 +40,6 @@ MAX_PROBLEMS = 20
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-_TAG = re.compile(r"^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$")
-_KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9]{1,63}$")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*)\s*=")
 
@@ -266,11 +265,10 @@ def _recorded(check: _Checker, value: Any) -> RecordedPeriod | None:
     check.keys(value, _RECORDED, path)
     tag = check.text(value, "tag", path, required=True)
     if tag:
-        found = _TAG.match(tag.replace(" ", ""))
-        if found:
-            tag = (found.group(1) + found.group(2)).upper()
-        elif not _KEYWORD.match(tag):
-            check.add((*path, "tag"), "must be a DICOM keyword or a tag such as (0011,1001)")
+        try:
+            tag = TagRef.parse(tag).key
+        except ValueError as exc:
+            check.add((*path, "tag"), str(exc))
     anchor = "study-date"
     if "anchor" in value:
         anchor = check.anchor(value, path, _FALLBACK_ANCHORS)

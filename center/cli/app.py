@@ -11,12 +11,16 @@ import typer
 from center.cli import audit as audit_cli
 from center.cli import check as check_cli
 from center.cli import courier as courier_cli
+from center.cli import expiry as expiry_cli
 from center.cli import export as export_cli
+from center.cli import facility as facility_cli
+from center.cli import hold as hold_cli
 from center.cli import importer as import_cli
 from center.cli import init as init_cli
 from center.cli import operator as operator_cli
 from center.cli import receipt as receipt_cli
 from center.cli import request as request_cli
+from center.cli import retention as retention_cli
 from center.cli import search as search_cli
 from center.cli.state import CenterState
 from common.boundary import DEBUG_VARIABLE
@@ -64,6 +68,10 @@ app.add_typer(audit_cli.app, name="audit")
 app.command("check")(check_cli.check)
 app.add_typer(operator_cli.app, name="operator")
 app.command("search")(search_cli.search_studies)
+app.add_typer(retention_cli.app, name="retention")
+app.add_typer(expiry_cli.app, name="expiry")
+app.add_typer(hold_cli.app, name="hold")
+app.add_typer(facility_cli.app, name="facility")
 app.command("export")(export_cli.export)
 app.add_typer(request_cli.app, name="request")
 

@@ -19,6 +19,7 @@ from center.core.operators import OPERATOR_MIGRATIONS
 from center.core.outbox import OUTBOX_MIGRATIONS
 from center.core.quarantine import QUARANTINE_MIGRATIONS
 from center.core.requests import REQUEST_MIGRATIONS
+from center.core.retention_schema import RETENTION_MIGRATIONS
 from center.core.search import SEARCH_MIGRATIONS, register_functions
 from center.core.storage_receipts import RECEIPT_MIGRATIONS
 from common.sqlitedb import connect, migrate
@@ -135,6 +136,7 @@ MIGRATIONS = [
     *OPERATOR_MIGRATIONS,
     *SEARCH_MIGRATIONS,
     *REQUEST_MIGRATIONS,
+    *RETENTION_MIGRATIONS,  # retention and expiry (issue 5)
 ]
 
 

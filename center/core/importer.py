@@ -41,6 +41,7 @@ from center.core.importreport import (
     ImportReport,
 )
 from center.core.outbox import RETURNS, push_outbox, read_confirmations
+from center.core.retention import expiry_for, import_facts
 from center.core.screening import check_index, screen
 from center.core.storage_receipts import build_document, finish_receipts, record_receipt
 from common.bundle import format as fmt
@@ -63,7 +64,6 @@ from common.errors import (
     StorageError,
 )
 from common.progress import NoProgress, Progress
-from common.retention import default_expiry
 from common.sqlitedb import transaction
 
 if TYPE_CHECKING:
@@ -428,7 +428,13 @@ def _catalog(
             "SELECT patient_pk FROM patients WHERE facility_id = ? AND patient_id = ?",
             (info.facility_id, h.patient_id),
         ).fetchone()[0]
-        expiry = default_expiry(h.study_date, h.birth_date, reception_date)
+        expiry = expiry_for(
+            conn,
+            import_facts(
+                conn, archive.store, entry, facility_id=info.facility_id, bundle_id=info.bundle_id
+            ),
+            reception_date,
+        )
         conn.execute(
             "INSERT INTO studies (facility_id, patient_pk, study_instance_uid, accession, "
             "study_id, study_date, study_time, description, modalities, body_part, "

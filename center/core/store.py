@@ -54,6 +54,23 @@ class ObjectStore:
             raise StorageError(f"cannot store object {sha256[:12]}: {exc.strerror}") from exc
         return True
 
+    def remove(self, sha256: str) -> int | None:
+        """Delete object *sha256*; its size, or None if it was not there.
+
+        Only for objects no catalogued instance references any more (the caller checks: the
+        catalog is the truth). The directory is fsynced so the removal survives a power cut.
+        """
+        final = self.path(sha256)
+        try:
+            size = final.stat().st_size
+            final.unlink()
+            fsync_dir(final.parent)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot remove object {sha256[:12]}: {exc.strerror}") from exc
+        return size
+
     def __iter__(self) -> Iterator[str]:
         """Every stored object's sha256."""
         for path in sorted(self.root.glob("??/??/*")):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from common.errors import ConfigError, RulesInvalid
@@ -121,16 +123,16 @@ def test_format_version_is_required() -> None:
 
 
 def test_recorded_period_tag_is_normalised() -> None:
-    """A facility-recorded period tag written as (gggg,eeee) is stored as 8 hex digits."""
+    """A facility-recorded period tag is stored in its canonical (GGGG,EEEE) form."""
     text = GOOD + '\n[facility_period]\ntag = "(0011,10a0)"\nanchor = "last-visit"\n'
     rules = load_rules(text, source="rules.toml")
     assert rules.recorded_period is not None
-    assert rules.recorded_period.tag == "001110A0"
+    assert rules.recorded_period.tag == "(0011,10A0)"
     assert rules.recorded_period.anchor == "last-visit"
 
 
 def test_recorded_period_with_bad_tag_is_refused() -> None:
-    """A tag that is neither a keyword nor (gggg,eeee) is named."""
+    """A tag that is neither a keyword, (gggg,eeee) nor a private reference is named."""
     lines = _problem_lines(GOOD + '\n[facility_period]\ntag = "12,34"\n')
     assert "line 28" in lines[0] and "[facility_period] field tag" in lines[0]
 
@@ -157,3 +159,13 @@ def test_unknown_preset_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError) as caught:
         preset_text("atlantis")
     assert "japan" in caught.value.hint
+
+
+def test_the_how_to_guides_example_is_a_valid_rules_file() -> None:
+    """The rules file shown in docs/how-to/retention-rules.md loads as it is written."""
+    guide = (Path(__file__).parents[2] / "docs" / "how-to" / "retention-rules.md").read_text()
+    example = guide.split("```toml\n", 1)[1].split("```", 1)[0]
+    rules = load_rules(example, source="how-to example")
+    assert [r.id for r in rules.rules] == ["x-ray-images", "children", "screening"]
+    assert rules.recorded_period is not None
+    assert rules.recorded_period.tag == "(0011,CLINIC-ARCHIVE,01)"

@@ -12,6 +12,7 @@ from center.cli.app import app
 from center.cli.search import SortKey
 from center.core import audit
 from center.core.archive import Archive
+from center.core.holds import add_hold
 from center.core.search import (
     SORT_KEYS,
     StudyQuery,
@@ -173,10 +174,13 @@ def test_reversed_range_is_refused(people: Archive) -> None:
         find_studies(people.conn, StudyQuery(date_from=date(2021, 1, 1), date_to=date(2020, 1, 1)))
 
 
-def test_held_filter_says_holds_are_not_recorded(people: Archive) -> None:
-    """Until legal holds exist in the catalog, --held is refused instead of guessed."""
-    with pytest.raises(QueryInvalid, match="legal holds"):
-        find_studies(people.conn, StudyQuery(held=True))
+def test_held_filter_finds_studies_on_legal_hold(people: Archive) -> None:
+    """--held finds the studies a hold on their patient covers; --not-held the others."""
+    add_hold(
+        people.conn, facility_id="clinic-1", patient_id="P1", reason="case 7", operator="L", now=NOW
+    )
+    assert _accessions(people, StudyQuery(held=True)) == ["A1", "A2"]
+    assert "A1" not in _accessions(people, StudyQuery(held=False))
 
 
 def test_name_prefix_uses_the_name_key_index(people: Archive) -> None:
