@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -12,6 +13,7 @@ from common.errors import OutboxDocumentRefused
 from courier.cli import render
 from courier.cli.options import DriveOption, FacilityArg, JsonOutput, ReceiptsOption
 from courier.cli.state import state
+from courier.core.deliver import DeliverResult
 from courier.core.deliver import deliver as run_deliver
 from courier.core.drive import open_drive
 from courier.core.drives import locate_drive
@@ -41,37 +43,40 @@ def deliver(
     )
     report = result.report
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "facility_id": facility,
-                    "delivered": [
-                        {
-                            "document": d.document_id,
-                            "kind": d.kind,
-                            "files": [str(p) for p in d.files],
-                            "confirmed_instances": d.confirmed_instances,
-                        }
-                        for d in report.delivered
-                    ],
-                    "not_delivered": [
-                        {"document": d.document_id, "reason": d.reason, "refused": d.refused}
-                        for d in report.left
-                    ],
-                    "receipts_from_laptop": [r.receipt_id for r in result.pending],
-                },
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps(_as_dict(facility, result), indent=2))
     else:
-        console = Console()
-        render.delivery(console, report)
-        for outcome in result.pending:
-            render.receipt(console, outcome, what="Kept receipt delivered:")
-        if not report.delivered and not report.left and not result.pending:
-            console.print(f"Nothing waits for {facility}.")
+        _render(facility, result)
     if report.refused:
         raise OutboxDocumentRefused(
             f"{len(report.refused)} document(s) for {facility} in the drive's outbox failed "
             "the signature check and were not delivered"
         )
+
+
+def _as_dict(facility: str, result: DeliverResult) -> dict[str, Any]:
+    return {
+        "facility_id": facility,
+        "delivered": [
+            {
+                "document": d.document_id,
+                "kind": d.kind,
+                "files": [str(p) for p in d.files],
+                "confirmed_instances": d.confirmed_instances,
+            }
+            for d in result.report.delivered
+        ],
+        "not_delivered": [
+            {"document": d.document_id, "reason": d.reason, "refused": d.refused}
+            for d in result.report.left
+        ],
+        "receipts_from_laptop": [r.receipt_id for r in result.pending],
+    }
+
+
+def _render(facility: str, result: DeliverResult) -> None:
+    console = Console()
+    render.delivery(console, result.report)
+    for outcome in result.pending:
+        render.receipt(console, outcome, what="Kept receipt delivered:")
+    if not result.report.delivered and not result.report.left and not result.pending:
+        console.print(f"Nothing waits for {facility}.")

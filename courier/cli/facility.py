@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -103,10 +103,7 @@ def show(ctx: typer.Context, facility_id: FacilityArg, as_json: JsonOutput = Fal
 def remove(
     ctx: typer.Context,
     facility_id: FacilityArg,
-    as_json: Annotated[
-        Optional[bool],  # noqa: UP045
-        typer.Option("--json", help="Print the removed settings as JSON."),
-    ] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """Forget a clinic's settings (the journal keeps what was carried from it)."""
     removed = remove_facility(state(ctx).home.root, facility_id)

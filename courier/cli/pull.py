@@ -103,8 +103,8 @@ def _render(result: PullResult) -> None:
     if result.bundle_id is None:
         console.print(
             f"Nothing new to carry for {result.facility_id}: {plan.already_carried} instances "
-            f"already carried, {plan.not_selected} not flagged for archiving, "
-            f"{len(plan.skipped)} skipped."
+            f"already carried ({plan.confirmed} confirmed stored by the center), "
+            f"{plan.not_selected} not flagged for archiving, {len(plan.skipped)} skipped."
         )
         return
     table = Table(title=f"Bundle {result.bundle_id} sealed", show_header=False)

@@ -55,7 +55,3 @@ def delivery(console: Console, report: DeliveryReport | None) -> None:
         style = "bold red" if left.refused else "yellow"
         label = "REFUSED" if left.refused else "not delivered"
         console.print(f"[{style}]{label}[/{style}] {left.document_id}: {left.reason}")
-
-
-def describe_size(n: int) -> str:
-    return format_bytes(n)

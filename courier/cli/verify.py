@@ -61,6 +61,8 @@ def verify(
         for bundle in report.bundles:
             for defect in bundle.defects:
                 console.print(f"  {bundle.bundle_id}: {defect.describe()}")
+        for facility_id, count in report.outbox.items():
+            console.print(f"Outbox: {count} document(s) from the center wait for {facility_id}.")
     bad = [b for b in report.bundles if not b.valid]
     if bad:
         raise BundleDamaged(

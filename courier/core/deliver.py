@@ -254,9 +254,9 @@ def _write_confirmation(
     atomic_write(folder / f"delivery-{document_id}.json.sig", signature)
 
 
-def outbox_waiting(drive: Drive) -> dict[str, int]:
+def outbox_waiting(drive_root: Path) -> dict[str, int]:
     """Documents waiting in the drive's outbox, per facility (no key needed)."""
-    root = drive.root / fmt.OUTBOX_DIR
+    root = drive_root / fmt.OUTBOX_DIR
     if not root.is_dir():
         return {}
     return {

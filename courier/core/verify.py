@@ -16,6 +16,7 @@ from common.bundle import format as fmt
 from common.bundle.verify import VerifyReport, verify_bundle
 from common.crypto import fingerprint
 from common.errors import NoBundles
+from courier.core.deliver import outbox_waiting
 
 
 @dataclass
@@ -23,6 +24,7 @@ class DriveReport:
     root: Path
     bundles: list[VerifyReport] = field(default_factory=list)
     own_fingerprint: str | None = None
+    outbox: dict[str, int] = field(default_factory=dict)  # documents waiting, per facility
 
     @property
     def valid(self) -> bool:
@@ -32,6 +34,7 @@ class DriveReport:
         return {
             "drive": str(self.root),
             "valid": self.valid,
+            "outbox": self.outbox,
             "bundles": [
                 {
                     "bundle_id": r.bundle_id,
@@ -66,7 +69,7 @@ def verify_drive(
     if not folders:
         raise NoBundles(f"{root} holds no bundle", hint="Check that this is the courier drive.")
     own = None if own_public is None else fingerprint(own_public)
-    report = DriveReport(root, own_fingerprint=own)
+    report = DriveReport(root, own_fingerprint=own, outbox=outbox_waiting(root))
     for folder in folders:
         report.bundles.append(verify_bundle(folder, on_object=on_bytes))
     return report

@@ -326,3 +326,33 @@ def test_receipt_lists_what_was_received(
     assert doc["visit"]["not_selected"] == sum(
         len(s.instances) for s in terminal.manifest.b_studies
     )
+
+
+def test_read_only_terminal_share_keeps_the_receipt(
+    device: UnlockedDevice, drive: Drive, small_terminal: Terminal, tmp_path: Path
+) -> None:
+    """On a really read-only mount (root only: a read-only tmpfs) the receipt is kept on the
+    laptop and the operator is told where and why."""
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "read-only-share"
+    folder.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a read-only file system needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("tmpfs cannot be mounted here")
+    try:
+        result = pull(
+            device, settings=settings(small_terminal.root, receipts=folder), drive=drive, now=NOW
+        )
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    assert result.receipt is not None and result.receipt.files is None
+    assert "Read-only file system" in result.receipt.reason
+    assert result.receipt.fallback is not None and any(result.receipt.fallback.iterdir())
