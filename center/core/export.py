@@ -19,11 +19,7 @@ and what was sent.
 
 from __future__ import annotations
 
-import os
 import secrets
-import tarfile
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,7 +30,8 @@ from center.core.exportindex import ExportedStudy, summarize, write_index
 from center.core.fileset import SetMember, copy_verified, remove_tree, write_fileset
 from center.core.pacs import PacsAddress, parse_address, store_session
 from center.core.search import StudyQuery, matching_study_pks
-from common.crypto import check_recipient, encrypt_to_file
+from center.core.tarage import encrypt_tree
+from common.crypto import check_recipient
 from common.errors import ArchiveError, ExportError, NothingToExport, QueryInvalid
 from common.fsio import fsync_dir
 from common.progress import NoProgress, Progress
@@ -336,7 +333,7 @@ def _to_folder(
         write_index(work, report, items, paths)
         if recipient is not None:
             progress.phase("encrypt", None, unit="bytes")
-            _encrypt_tree(work, target, recipient, report.export_id)
+            encrypt_tree(work, target, recipient, report.export_id)
         elif work.parent == folder:
             # DICOMDIR last: a reader finds no file-set until every file is in place.
             for entry in sorted(work.iterdir(), key=lambda e: e.name == "DICOMDIR"):
@@ -350,57 +347,3 @@ def _to_folder(
     finally:
         remove_tree(work)
     return target
-
-
-class _PipeReader:
-    """The read end of a pipe, for encrypt_to_file."""
-
-    def __init__(self, fd: int) -> None:
-        self._file = os.fdopen(fd, "rb")
-
-    def read(self, n: int = -1, /) -> bytes:
-        return self._file.read(n)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _encrypt_tree(root: Path, target: Path, recipient: str, name: str) -> None:
-    """Stream a tar of *root* (as folder *name*) into the age file *target*, never in plain."""
-    if target.exists():
-        raise ExportError(f"{target} already exists; nothing was written")
-    read_fd, write_fd = os.pipe()
-    failure: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            with os.fdopen(write_fd, "wb") as sink, tarfile.open(fileobj=sink, mode="w|") as tar:
-                for path in _walk(root):
-                    tar.add(
-                        path, arcname=f"{name}/{path.relative_to(root).as_posix()}", recursive=False
-                    )
-        except (OSError, tarfile.TarError) as exc:
-            failure.append(exc)
-
-    producer = threading.Thread(target=produce, name="export-tar", daemon=True)
-    producer.start()
-    reader = _PipeReader(read_fd)
-    try:
-        encrypt_to_file(reader, target, [recipient])
-    finally:
-        reader.close()
-        producer.join()
-    if failure:
-        target.unlink(missing_ok=True)
-        raise ExportError(f"packing the export failed: {failure[0]}")
-    fsync_dir(target.parent)
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        base = Path(folder)
-        if base != root:
-            yield base
-        for name in sorted(files):
-            yield base / name

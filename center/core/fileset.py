@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.fileset import FileSet
+from pydicom.fileset import FileInstance, FileSet, RecordNode
 
 from center.core.store import ObjectStore
 from common.errors import ExportError, IntegrityError
@@ -99,6 +99,67 @@ def _record_header(store: ObjectStore, member: SetMember, number: int) -> pydico
     return ds
 
 
+class _UniqueFileSet(FileSet):
+    """A FileSet told that every instance added is new (the caller guarantees unique UIDs).
+
+    ``FileSet.add`` first looks for the SOP Instance UID among all instances already added,
+    by iterating the set: quadratic in the number of instances (an export of 1,377 instances
+    spent 22 of its 39 s there). While :attr:`adding_new` is set, iteration yields nothing, so
+    that look-up finds nothing at once; it is reset before the set is written.
+    """
+
+    adding_new = False
+
+    def __iter__(self) -> Iterator[FileInstance]:
+        if self.adding_new:
+            return iter(())
+        return super().__iter__()
+
+
+class _FastNode(RecordNode):
+    """A directory-record node whose key and children's keys are computed once.
+
+    pydicom's tree insertion asks ``node in parent`` at each level, which recomputes the key of
+    every child: quadratic in the instances of a series (2,000 slices took 28 s). Nodes here are
+    only ever appended to, so the keys seen so far are kept in a set.
+    """
+
+    def __init__(self, record: pydicom.Dataset) -> None:
+        self._key: str | None = None  # set before RecordNode.__init__, which reads the key
+        self._child_keys: set[str] = set()
+        self._seen = 0
+        super().__init__(record)
+
+    @property
+    def key(self) -> str:
+        if self._key is None:
+            self._key = str(super().key)
+        return self._key
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, RecordNode):
+            key = key.key
+        children = self.children
+        for child in children[self._seen :]:
+            self._child_keys.add(str(child.key))
+        self._seen = len(children)
+        return key in self._child_keys
+
+
+def _leaf(fs: FileSet, header: pydicom.Dataset) -> _FastNode:
+    """The chain of directory records of *header* (PATIENT, STUDY, SERIES, leaf), as nodes."""
+    parent: _FastNode | None = None
+    node: _FastNode | None = None
+    for record in fs._recordify(header):  # pydicom's own record creators (PS3.3 F.5)
+        node = _FastNode(record)
+        if parent is not None:
+            node.parent = parent
+        parent = node
+    if node is None:
+        raise ValueError("no directory record for this instance")
+    return node
+
+
 def _stage_in(fs: FileSet, folder: Path) -> None:
     """Keep pydicom's staging area in *folder* (the archive's own disk), not the system tmp."""
     # pydicom has no option for the staging folder: set its private one.
@@ -124,14 +185,17 @@ def write_fileset(
     Returns each SOP Instance UID's file path relative to *root* (``PT000000/ST000000/...``).
     Everything written is fsynced; the caller renames *root* into place.
     """
-    fs = FileSet()
+    if len({m.sop_instance_uid for m in members}) != len(members):
+        raise ValueError("a file-set holds each SOP Instance UID once")
+    fs = _UniqueFileSet()
     _stage_in(fs, stage_folder)
     fs.ID = fileset_id[:16].upper()
     try:
+        fs.adding_new = True
         for number, member in enumerate(members, start=1):
             header = _record_header(store, member, number)
             try:
-                instance = fs.add(header)
+                instance = fs.add_custom(header, _leaf(fs, header))
             except (ValueError, KeyError, AttributeError) as exc:
                 raise ExportError(
                     f"object {member.sha256[:12]} (SOP class {member.sop_class_uid}) cannot be "
@@ -140,6 +204,7 @@ def write_fileset(
             with Path(instance.path).open("wb") as staged:
                 copy_verified(store, member, staged)
             on_member(member.size)
+        fs.adding_new = False
         fs.write(root)
         paths = {str(i.SOPInstanceUID): Path(i.FileID).as_posix() for i in fs}
     finally:

@@ -192,15 +192,7 @@ def _exact_or_glob(column: str, value: str, params: list[Any]) -> str:
     return f"{column} = ?"
 
 
-def holds_recorded(conn: sqlite3.Connection) -> bool:
-    """True when the catalog has the legal-holds table (the retention feature's migration)."""
-    row = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'legal_holds'"
-    ).fetchone()
-    return row is not None
-
-
-def _where(query: StudyQuery, *, holds: bool) -> tuple[str, list[Any]]:
+def _where(query: StudyQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if query.date_from and query.date_to and query.date_from > query.date_to:
@@ -238,12 +230,6 @@ def _where(query: StudyQuery, *, holds: bool) -> tuple[str, list[Any]]:
         clauses.append("st.expiry < ?")
         params.append(query.expiring_before.isoformat())
     if query.held is not None:
-        if not holds:
-            raise QueryInvalid(
-                "legal holds are not recorded in this catalog, so --held/--not-held cannot "
-                "be answered",
-                hint="Search without --held/--not-held.",
-            )
         clauses.append(_HELD if query.held else f"NOT {_HELD}")
     return (" AND ".join(clauses) or "1 = 1"), params
 
@@ -259,7 +245,7 @@ def _from(query: StudyQuery, where: str, *, rows: bool) -> str:
 
 def matching_study_pks(conn: sqlite3.Connection, query: StudyQuery) -> list[int]:
     """Every study matching *query*, by primary key, in catalog order (no limit)."""
-    where, params = _where(query, holds=holds_recorded(conn))
+    where, params = _where(query)
     base = _from(query, where, rows=False)
     rows = conn.execute(f"SELECT st.study_pk {base} ORDER BY st.study_pk", params)
     return [int(r[0]) for r in rows]
@@ -313,8 +299,7 @@ def find_studies(
         raise QueryInvalid(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_KEYS)}")
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryInvalid(f"the limit must be between 1 and {MAX_LIMIT}")
-    holds = holds_recorded(conn)
-    where, params = _where(query, holds=holds)
+    where, params = _where(query)
     counted = _from(query, where, rows=False)
     total = int(conn.execute(f"SELECT COUNT(*) {counted}", params).fetchone()[0])
     base = _from(query, where, rows=True)
@@ -322,7 +307,7 @@ def find_studies(
     rows = conn.execute(
         "SELECT st.study_pk, st.facility_id, p.patient_id, p.patient_name, st.study_date, "
         "st.modalities, st.accession, st.expiry, st.description, st.study_instance_uid, "
-        f"{_HELD if holds else '0'} AS held {base} "
+        f"{_HELD} AS held {base} "
         f"ORDER BY {SORT_KEYS[sort]} {direction}, st.study_pk {direction} LIMIT ?",
         [*params, limit],
     ).fetchall()

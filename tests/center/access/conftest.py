@@ -8,13 +8,10 @@ directly, for search tests that need particular names, dates or modalities.
 from __future__ import annotations
 
 import itertools
-import json
 import shutil
-import socket
 import sqlite3
 import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +35,7 @@ from tests.conftest import (
     require_tool,
 )
 from tests.helpers import do_pull
+from tests.peers.orthanc import OrthancPeer, orthanc_factory  # noqa: F401 - a fixture
 
 ROLES = {"boss": "admin", "imp": "importer", "exp": "exporter", "val": "viewer"}
 
@@ -175,74 +173,15 @@ def add_study(
     return uid
 
 
-@dataclass(frozen=True)
-class OrthancPeer:
-    """A running Orthanc (Debian package) on 127.0.0.1 with free ports and a temp storage."""
-
-    aet: str
-    dicom_port: int
-    http_port: int
-
-    @property
-    def address(self) -> str:
-        return f"{self.aet}@127.0.0.1:{self.dicom_port}"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
-def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancPeer]:
-    """A real Orthanc as an export target: C-STORE accepted from anyone, C-FIND too.
+def orthanc(orthanc_factory: Callable[..., OrthancPeer]) -> OrthancPeer:  # noqa: F811
+    """A real Orthanc as an export target (tests/peers/orthanc.py): accepts C-STORE and
+    C-FIND from any AE title, refuses associations addressed to another AE title."""
+    return orthanc_factory(aet="ORTHANCTEST", always_allow=True)
 
-    Orthanc 1.10 cannot bind to one address: its DICOM port listens on every interface for
-    the duration of the session (it holds synthetic data only); HTTP is refused to remote
-    hosts (RemoteAccessAllowed false), plugins are off.
-    """
-    binary = require_tool("Orthanc")
-    base = tmp_path_factory.mktemp("orthanc")
-    peer = OrthancPeer("ORTHANCTEST", _free_port(), _free_port())
-    config = {
-        "Name": "test-peer",
-        "StorageDirectory": str(base / "storage"),
-        "IndexDirectory": str(base / "index"),
-        "HttpPort": peer.http_port,
-        "DicomPort": peer.dicom_port,
-        "DicomAet": peer.aet,
-        "DicomCheckCalledAet": True,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "DicomAlwaysAllowStore": True,
-        "DicomAlwaysAllowFind": True,
-        "Plugins": [],
-        "SaveJobs": False,
-        "StorageCompression": False,
-    }
-    (base / "orthanc.json").write_text(json.dumps(config))
-    log = (base / "orthanc.log").open("wb")
-    proc = subprocess.Popen([binary, str(base / "orthanc.json")], stdout=log, stderr=log)
-    try:
-        for _ in range(300):
-            if proc.poll() is not None:
-                pytest.fail(f"Orthanc exited: {(base / 'orthanc.log').read_text()[-2000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", peer.dicom_port)) == 0:
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("Orthanc did not open its DICOM port within 30 s")
-        yield peer
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+
+def pacs_address(peer: OrthancPeer) -> str:
+    return f"{peer.aet}@{peer.host}:{peer.dicom_port}"
 
 
 def find_studies_in(peer: OrthancPeer, workdir: Path) -> set[str]:
@@ -250,7 +189,7 @@ def find_studies_in(peer: OrthancPeer, workdir: Path) -> set[str]:
     findscu = require_tool("findscu")
     out = workdir / "find-responses"
     out.mkdir()
-    done = subprocess.run(
+    argv = peer.command(
         [
             findscu,
             "-S",
@@ -263,12 +202,10 @@ def find_studies_in(peer: OrthancPeer, workdir: Path) -> set[str]:
             "-X",
             "-od",
             str(out),
-            "127.0.0.1",
+            peer.host,
             str(peer.dicom_port),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+        ]
     )
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return {str(pydicom.dcmread(p).StudyInstanceUID) for p in sorted(out.glob("rsp*.dcm"))}

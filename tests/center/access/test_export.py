@@ -34,13 +34,9 @@ from common.errors import (
     PacsError,
     QueryInvalid,
 )
-from tests.center.access.conftest import (
-    Imported,
-    OrthancPeer,
-    cli_env,
-    find_studies_in,
-)
+from tests.center.access.conftest import Imported, cli_env, find_studies_in, pacs_address
 from tests.conftest import NOW, require_tool
+from tests.peers.orthanc import OrthancPeer
 
 CLINIC = StudyQuery(facility="clinic-1")
 
@@ -269,20 +265,20 @@ def test_export_by_c_store_is_found_by_c_find(
     imported_archive: Archive, orthanc: OrthancPeer, tmp_path: Path
 ) -> None:
     """Studies sent by C-STORE to a real Orthanc are then found there with dcmtk's findscu."""
-    report = _export(
-        imported_archive, destination(to=None, encrypt_to=None, to_pacs=orthanc.address)
-    )
+    address = pacs_address(orthanc)
+    with orthanc.network():  # the peer may live in a network namespace of its own
+        report = _export(imported_archive, destination(to=None, encrypt_to=None, to_pacs=address))
     sent = {s.study_instance_uid for s in report.studies}
     assert sent and sent <= find_studies_in(orthanc, tmp_path)
     [entry] = audit.entries(imported_archive.conn, action="export")
-    assert entry.target == f"pacs:{orthanc.address}" and entry.outcome == "success"
+    assert entry.target == f"pacs:{address}" and entry.outcome == "success"
 
 
 @pytest.mark.peer
 def test_wrong_called_ae_title_is_refused(imported_archive: Archive, orthanc: OrthancPeer) -> None:
     """Orthanc rejecting the association (wrong AE title) is a pacs-failed error, audited."""
-    wrong = f"NOTTHEPEER@127.0.0.1:{orthanc.dicom_port}"
-    with pytest.raises(PacsError, match="rejected"):
+    wrong = f"NOTTHEPEER@{orthanc.host}:{orthanc.dicom_port}"
+    with orthanc.network(), pytest.raises(PacsError, match="rejected"):
         _export(imported_archive, destination(to=None, encrypt_to=None, to_pacs=wrong))
     [entry] = audit.entries(imported_archive.conn, action="export")
     assert entry.outcome == "failed" and entry.details["instances"] == 0
