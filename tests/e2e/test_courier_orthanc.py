@@ -7,15 +7,19 @@ namespaces work) in a network namespace of its own (tests/peers/orthanc.py).
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pydicom
 import pytest
+from typer.testing import CliRunner
 
 from center.core.archive import CenterKeys
 from common.errors import DicomAssociationRejected, DicomNodeUnreachable, DicomWrongAETitle
-from courier.core.device import UnlockedDevice
+from courier.cli.app import app
+from courier.core.device import CourierHome, UnlockedDevice
 from courier.core.drive import Drive
 from courier.core.facilities import Facility
 from courier.core.node import NodeClient
@@ -23,7 +27,7 @@ from courier.core.pull import pull
 from courier.core.scan import scan
 from courier.core.source import NodeSource
 from examples.clinic_terminal import TerminalSpec, generate_terminal
-from tests.conftest import NOW, Terminal
+from tests.conftest import COURIER_PASS, NOW, Terminal
 from tests.courier.conftest import a_instances, decrypt_bundle, sealed_bundles
 from tests.peers.orthanc import OrthancPeer, orthanc_factory  # noqa: F401 - fixture
 
@@ -55,8 +59,8 @@ def pacs(orthanc_factory: Callable[..., OrthancPeer], pacs_terminal: Terminal) -
     return peer
 
 
-def _node(peer: OrthancPeer, *, aet: str = PACS_AET, calling: str = "COURIER") -> str:
-    return f"dicom://{aet}@127.0.0.1:{peer.dicom_port}" if calling == "COURIER" else ""
+def _node(peer: OrthancPeer, *, aet: str = PACS_AET) -> str:
+    return f"dicom://{aet}@127.0.0.1:{peer.dicom_port}"
 
 
 def _settings(source: str, calling_aet: str = "COURIER") -> Facility:
@@ -177,3 +181,24 @@ def test_peer_listens_only_inside_its_namespace(pacs: OrthancPeer) -> None:
 def test_peer_storage_is_in_the_temporary_folder(pacs: OrthancPeer) -> None:
     """The peer keeps its files under its own temporary folder."""
     assert any((pacs.root / "storage").rglob("*"))
+
+
+def test_pull_command_with_a_dicom_source(
+    pacs: OrthancPeer, pacs_terminal: Terminal, courier_home: CourierHome, tmp_path: Path
+) -> None:
+    """`courier pull ID --source dicom://AET@host:port` works from the command line."""
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    env = {
+        "COURIER_HOME": str(courier_home.root),
+        "COURIER_PASSPHRASE": COURIER_PASS,
+        "NO_COLOR": "1",
+        "COLUMNS": "160",
+    }
+    args = ["pull", "clinic-pacs", "--source", _node(pacs), "--drive", str(drive), "--json"]
+    with pacs.network():
+        result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["instances"] == sum(len(s.instances) for s in pacs_terminal.manifest.a_studies)
+    assert out["source"] == _node(pacs) and out["capacity"] is None
