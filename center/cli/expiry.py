@@ -77,7 +77,7 @@ def list_expiring(
             str(s.decision.due_on or ""),
             s.decision.reason,
         )
-    Console().print(table)
+    Console().print(table if states else "No study expires in this window.")
 
 
 @app.command("notify")
@@ -284,31 +284,30 @@ def _render_purge(report: PurgeReport, as_json: bool) -> None:
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
     console = Console()
-    table = Table(
-        "Facility",
-        "Accession",
-        "Kept until",
-        "Rule",
-        "Instances",
-        "Bytes",
-        title="Deleted" if report.executed else "Would delete (dry run)",
-    )
+    if not (report.deleted if report.executed else report.due):
+        console.print("Nothing was deleted." if report.executed else "Nothing is due for deletion.")
     if report.executed:
+        table = Table(
+            "Facility", "Accession", "Kept until", "Rule", "Instances", "Bytes", title="Deleted"
+        )
         for d in report.deleted:
             table.add_row(
                 d.facility_id, d.accession, str(d.expiry), d.rule, str(d.instances), f"{d.bytes:,}"
             )
     else:
+        table = Table(
+            "Facility", "Accession", "Kept until", "Rule", "Why now", title="Would delete (dry run)"
+        )
         for s in report.due:
             table.add_row(
                 s.study.facts.facility_id,
                 s.study.accession,
                 str(s.effective),
                 s.computed.rule,
-                "",
-                "",
+                s.decision.reason,
             )
-    console.print(table)
+    if table.row_count:
+        console.print(table)
     for status, count in sorted(report.not_due.items()):
         console.print(f"Expired but kept: {count} ({status}).")
     if report.executed:
