@@ -397,6 +397,15 @@ class ReceiptUnknown(ArchiveError):
     default_hint = "Check the receipt id (`center audit show --action import` lists bundles)."
 
 
+class ArchiveBusy(ArchiveError):
+    ref = "archive-busy"
+    exit_code = 46
+    default_hint = (
+        "Another `center import` or `center check` is running on this archive: wait for it to "
+        "finish and run the command again (the lock goes with the process that holds it)."
+    )
+
+
 # -- courier visits: facilities, DICOM nodes, drives, outbox ----------------------------------
 
 
@@ -528,6 +537,7 @@ ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     AuditChainBroken,
     CheckFindings,
     ReceiptUnknown,
+    ArchiveBusy,
     FacilityUnknown,
     FacilityExists,
     DicomNodeUnreachable,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from center.cli.options import JsonOutput
 from center.cli.session import center_passphrase, operator_session
@@ -79,6 +79,11 @@ def _exit_status(report: ImportReport) -> None:
         )
 
 
+def _iso(da: str) -> str:
+    """A DICOM date (YYYYMMDD) as YYYY-MM-DD, like the expiry beside it."""
+    return f"{da[:4]}-{da[4:6]}-{da[6:]}" if len(da) == 8 and da.isdigit() else da
+
+
 def _as_dict(report: ImportReport, studies: list[StudyRow]) -> dict[str, Any]:
     push = report.push
     return {
@@ -104,7 +109,7 @@ def _as_dict(report: ImportReport, studies: list[StudyRow]) -> dict[str, Any]:
 def _render(report: ImportReport, studies: list[StudyRow]) -> None:
     console = Console()
     table = Table(
-        "Bundle",
+        Column("Bundle", no_wrap=True),
         "Facility",
         "Outcome",
         "Objects",
@@ -137,7 +142,7 @@ def _render(report: ImportReport, studies: list[StudyRow]) -> None:
             st.add_row(
                 s.facility_id,
                 s.accession,
-                s.study_date,
+                _iso(s.study_date),
                 s.modalities,
                 str(s.instances),
                 f"{s.bytes:,}",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from center.core import audit
 from center.core.auditverify import AuditVerifyReport, verify_chain
+from center.core.lock import maintenance_lock
 from center.core.outbox import document_files, outbox_folder, pending
 from center.core.storage_receipts import issued_checkpoints
 from common.errors import ConfigError
@@ -131,8 +132,23 @@ def check_archive(
     subset: tuple[int, int] | None = None,
     progress: Progress | None = None,
 ) -> CheckReport:
-    """Run every check (and re-hash what *read_data* or *subset* asks); record the run."""
-    progress = progress or NoProgress()
+    """Run every check (and re-hash what *read_data* or *subset* asks); record the run.
+
+    Holds the maintenance lock: during an import, stored objects not yet cataloged would be
+    reported as orphans.
+    """
+    with maintenance_lock(archive.paths.root, "check the archive"):
+        return _check(archive, operator, now, read_data, subset, progress or NoProgress())
+
+
+def _check(
+    archive: Archive,
+    operator: str,
+    now: datetime,
+    read_data: bool,
+    subset: tuple[int, int] | None,
+    progress: Progress,
+) -> CheckReport:
     conn = archive.conn
     mode = "read-data" if read_data else ("subset" if subset else "catalog")
     report = CheckReport(mode)

@@ -40,6 +40,7 @@ from center.core.importreport import (
     BundleOutcome,
     ImportReport,
 )
+from center.core.lock import maintenance_lock
 from center.core.outbox import RETURNS, push_outbox, read_confirmations
 from center.core.retention import expiry_for, import_facts
 from center.core.screening import check_index, screen
@@ -110,10 +111,27 @@ def import_drive(
     failing archive disk stops the whole import (StorageError / ArchiveFull), keeping what was
     committed. Problems writing the drive's outbox are reported in ``outbox_error``.
     """
+    if not drive_root.is_dir():
+        raise DriveError(
+            f"{drive_root} is not a folder", hint="Mount the courier drive and name its folder."
+        )
     candidates = _bundle_dirs(drive_root, only_bundle)
     if not candidates and (only_bundle is not None or not (drive_root / RETURNS).is_dir()):
         what = f"no bundle {only_bundle}" if only_bundle else "no bundles"
         raise NoBundles(f"{drive_root} holds {what} to import")
+    with maintenance_lock(archive.paths.root, "import"):
+        return _import(archive, keys, drive_root, candidates, operator, now, progress)
+
+
+def _import(
+    archive: Archive,
+    keys: CenterKeys,
+    drive_root: Path,
+    candidates: list[Path],
+    operator: str,
+    now: datetime,
+    progress: Progress | None,
+) -> ImportReport:
     report = ImportReport(drive_root)
     report.confirmations = read_confirmations(archive, drive_root, operator=operator, now=now)
     intake = _Intake(archive, keys, operator, now, progress or NoProgress())

@@ -9,7 +9,7 @@ import pytest
 from center.core.archive import Archive, CenterKeys
 from center.core.importreport import ALREADY, IMPORTED, REFUSED, UNSEALED
 from common.bundle import format as fmt
-from common.errors import NoBundles
+from common.errors import ArchiveBusy, DriveError, NoBundles
 from tests.center.intake.conftest import OBJECTS, World, count, run_import, sha256_of
 from tests.center.intake.kit import new_device, resign, write_bundle
 from tests.conftest import NOW
@@ -198,3 +198,29 @@ def test_refusal_does_not_stop_the_other_bundles(
             "SELECT details FROM audit WHERE event_code = '110113' AND target LIKE 'bundle:%'"
         ).fetchone()[0]
     )["error"] == ("device-unknown")
+
+
+def test_a_second_import_at_the_same_time_is_refused(
+    world: World, archive: Archive, keys: CenterKeys
+) -> None:
+    """While another process holds the maintenance lock, import says the archive is busy."""
+    import fcntl
+    import os
+
+    fd = os.open(world.archive_root / ".maintenance.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(ArchiveBusy):
+            run_import(archive, keys, world.drive)
+    finally:
+        os.close(fd)
+    assert count(archive.conn, "instances") == 0
+    assert [o.status for o in run_import(archive, keys, world.drive).outcomes] == [IMPORTED]
+
+
+def test_a_drive_path_that_is_no_folder_is_a_drive_error(
+    world: World, archive: Archive, keys: CenterKeys
+) -> None:
+    """A drive that is not mounted (no such folder) is named as such, not as 'no bundles'."""
+    with pytest.raises(DriveError, match="not a folder"):
+        run_import(archive, keys, world.root / "not-mounted")
