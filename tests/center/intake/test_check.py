@@ -53,9 +53,8 @@ def test_missing_object_is_reported(stored: Archive) -> None:
     assert _kinds(stored) == [(MISSING, sha)]
 
 
-def test_orphan_object_is_reported(stored: Archive, tmp_path: object) -> None:
+def test_orphan_object_is_reported(stored: Archive) -> None:
     """An object no instance refers to (left by an interrupted import) is an orphan."""
-    stored.conn.execute("PRAGMA foreign_keys = OFF")
     sha = sorted(stored.store)[0]
     stored.conn.execute("DELETE FROM instances WHERE sha256 = ?", (sha,))
     assert _kinds(stored) == [(ORPHAN, sha)]

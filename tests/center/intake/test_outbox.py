@@ -83,10 +83,9 @@ def test_outbox_files_open_with_every_active_device(
 
 
 def test_queue_then_push_writes_a_document_of_another_kind(
-    world: World, archive: Archive, tmp_path: Path
+    world: World, archive: Archive, keys: CenterKeys, tmp_path: Path
 ) -> None:
     """Any signed document queued for a facility reaches the drive (expiry notices use this)."""
-    keys = archive.unlock("center-test-passphrase")
     document = {
         "kind": "expiry-notice",
         "version": 1,
