@@ -401,8 +401,9 @@ class ArchiveBusy(ArchiveError):
     ref = "archive-busy"
     exit_code = 46
     default_hint = (
-        "Another `center import` or `center check` is running on this archive: wait for it to "
-        "finish and run the command again (the lock goes with the process that holds it)."
+        "Another `center import`, `center check`, `center retention apply` or `center expiry "
+        "purge --yes` is running on this archive: wait for it to finish and run the command "
+        "again (the lock goes with the process that holds it)."
     )
 
 

@@ -184,6 +184,7 @@ def purge_expired(
             facility_id=facility,
             execute=yes,
             progress=progress,
+            lock_root=session.archive.paths.root,
         )
     _render_purge(report, as_json)
 

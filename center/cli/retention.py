@@ -174,6 +174,7 @@ def apply(
             override_reason=override_promise,
             dry_run=dry_run,
             progress=progress,
+            lock_root=session.archive.paths.root,
         )
     if as_json:
         typer.echo(json.dumps(_report_dict(report), indent=2, default=str))

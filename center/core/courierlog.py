@@ -44,7 +44,7 @@ COURIER_LOG_MIGRATIONS = [
     ),
 ]
 
-ABSENT, FIRST, EXTENDS, BASE_UNKNOWN = "absent", "first", "extends", "base-unknown"
+FIRST, EXTENDS, BASE_UNKNOWN = "first", "extends", "base-unknown"
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ def check_courier_log(
 ) -> CourierLogCheck:
     """Check the courier log of a bundle's reception log; raise the refusal if it fails."""
     if "courier_log" not in reception:
-        return CourierLogCheck(ABSENT, "the bundle carries no courier log (older courier)")
+        # Every courier of format v1 writes its log: a bundle without one hides its history.
+        raise CourierLogInvalid("the bundle carries no courier log")
     positions, checkpoint, last = _chain(reception["courier_log"])
     seq, digest = positions[-1]
     signature = checkpoint.get("signature")

@@ -259,7 +259,11 @@ class _Intake:
             facility_id=info.facility_id,
             reception=reception,
         )
-        with self._decrypting(lambda: open_index(bundle_dir, self.keys.identity, info)) as index:
+        with self._decrypting(
+            lambda: open_index(
+                bundle_dir, self.keys.identity, info, spool_dir=self.archive.paths.tmp
+            )
+        ) as index:
             check_index(index, bundle_dir, info)
             stored, rejected = self._store(bundle_dir, index, info, full.damaged)
             kept: dict[str, str | None] = {}

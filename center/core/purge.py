@@ -9,14 +9,17 @@ them; a crash in between leaves unreferenced objects that the next purge removes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from center.core import audit
 from center.core.expiry import DUE, StudyState, study_states
+from center.core.lock import maintenance_lock
 from center.core.retention_facts import catalog_studies
 from common.errors import StorageError
 from common.progress import NoProgress, Progress
@@ -59,8 +62,36 @@ def purge(
     facility_id: str | None = None,
     execute: bool = False,
     progress: Progress | None = None,
+    lock_root: Path,
 ) -> PurgeReport:
-    """Delete (with *execute*) every study that :func:`decide` says is due; else a dry run."""
+    """Delete (with *execute*) every study that :func:`decide` says is due; else a dry run.
+
+    Deleting holds the maintenance lock of the archive in *lock_root*: no import or check runs
+    meanwhile (ArchiveBusy if one is running), so no import can catalogue bytes being removed.
+    """
+    lock = maintenance_lock(lock_root, "purge") if execute else contextlib.nullcontext()
+    with lock:
+        return _purge(
+            conn,
+            store,
+            now=now,
+            operator=operator,
+            facility_id=facility_id,
+            execute=execute,
+            progress=progress,
+        )
+
+
+def _purge(
+    conn: sqlite3.Connection,
+    store: ObjectStore,
+    *,
+    now: datetime,
+    operator: str,
+    facility_id: str | None,
+    execute: bool,
+    progress: Progress | None,
+) -> PurgeReport:
     report = PurgeReport(executed=execute)
     if execute:
         _sweep_tombstoned_objects(conn, store, report)
@@ -184,9 +215,8 @@ def _remove_unreferenced(
 ) -> tuple[int, int]:
     """Remove the tombstoned study's objects that no remaining instance references.
 
-    The check and the removal run inside a write transaction, so no import can catalogue an
-    instance of the same bytes in between (an import that found the object present just
-    before may still do so afterwards: see docs/reference/retention.md, known limits).
+    The check and the removal run inside a write transaction, under the maintenance lock
+    :func:`purge` holds, so no import can catalogue an instance of the same bytes meanwhile.
     """
     removed = freed = 0
     with transaction(conn):

@@ -11,16 +11,19 @@ row changes nothing the second time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from center.core import audit
 from center.core.expiry import NoticeState, StudyState, notices_of, study_states
 from center.core.holds import ActiveHolds, Hold, list_holds
+from center.core.lock import maintenance_lock
 from center.core.retention import ActiveRules, active_rules
 from center.core.retention_facts import (
     CatalogStudy,
@@ -142,10 +145,42 @@ def apply_rules(
     override_reason: str | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    lock_root: Path,
 ) -> ApplyReport:
-    """Recompute and (unless *dry_run*) store the expiry of the studies in scope."""
+    """Recompute and (unless *dry_run*) store the expiry of the studies in scope.
+
+    Writing holds the maintenance lock of the archive in *lock_root*, so no import changes the
+    catalog between the computation and the write (ArchiveBusy if one is running).
+    """
     if override_reason is not None and not override_reason.strip():
         raise ConfigError("--override-promise needs a reason: it is kept in the audit log")
+    lock = contextlib.nullcontext() if dry_run else maintenance_lock(lock_root, "apply rules")
+    with lock:
+        return _apply(
+            conn,
+            store,
+            now=now,
+            operator=operator,
+            facility_id=facility_id,
+            study=study,
+            override_reason=override_reason,
+            dry_run=dry_run,
+            progress=progress,
+        )
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    store: ObjectStore | None,
+    *,
+    now: datetime,
+    operator: str,
+    facility_id: str | None,
+    study: StudyKey | None,
+    override_reason: str | None,
+    dry_run: bool,
+    progress: Progress | None,
+) -> ApplyReport:
     rules = active_rules(conn)
     holds = ActiveHolds(conn)
     report = ApplyReport(rules.ruleset.name, rules.ruleset.sha256, rules.origin, 0, dry_run)

@@ -74,9 +74,15 @@ class BundleIndex:
         self.close()
 
 
-def open_index(bundle_dir: Path, identity: str, info: fmt.BagInfo) -> BundleIndex:
-    """Decrypt index.age and check that it names this bundle, device and facility."""
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the returned BundleIndex
+def open_index(
+    bundle_dir: Path, identity: str, info: fmt.BagInfo, *, spool_dir: Path
+) -> BundleIndex:
+    """Decrypt index.age and check that it names this bundle, device and facility.
+
+    The plaintext index holds patient data: it is spooled to an unlinked temporary file in
+    *spool_dir*, which must be on the protected archive filesystem, never the system temp.
+    """
+    spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - owned by the BundleIndex
     try:
         decrypt_file_to(bundle_dir / fmt.INDEX, spool, identity)
         spool.seek(0)

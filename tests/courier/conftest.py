@@ -75,7 +75,7 @@ def decrypt_bundle(bundle: Path, identity: str) -> dict[str, list[bytes]]:
     assert report.valid, [d.describe() for d in report.defects]
     assert report.info is not None
     found: dict[str, list[bytes]] = defaultdict(list)
-    with open_index(bundle, identity, report.info) as index:
+    with open_index(bundle, identity, report.info, spool_dir=bundle.parent) as index:
         for entry in index:
             sink = io.BytesIO()
             assert decrypt_object(bundle, entry, identity, sink) == entry.sha256

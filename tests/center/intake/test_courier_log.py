@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from center.core.archive import Archive, CenterKeys
-from center.core.courierlog import ABSENT, BASE_UNKNOWN, EXTENDS, FIRST, check_courier_log
+from center.core.courierlog import BASE_UNKNOWN, EXTENDS, FIRST, check_courier_log
 from center.core.importreport import IMPORTED, REFUSED
 from common.errors import CourierLogForked, CourierLogInvalid
 from tests.center.intake.conftest import World, run_import
@@ -112,14 +112,15 @@ def test_an_invalid_log_refuses_the_bundle(
     assert event == "110113" and not list(archive.store)
 
 
-def test_bundle_without_a_log_is_imported_with_a_note(
+def test_bundle_without_a_log_is_refused(
     world: World, archive: Archive, keys: CenterKeys
 ) -> None:
-    """A bundle from a courier that carries no log yet is imported and the absence noted."""
+    """A bundle that carries no courier log is refused: it would hide the device's history."""
     world.bundle.rename(world.root / "set-aside")
     write_bundle(world.drive, world.device, world.recipients, world.files[:1], courier_log=False)
     outcome = run_import(archive, keys, world.drive).outcomes[0]
-    assert outcome.status == IMPORTED and "no courier log" in outcome.notes[0]
+    assert (outcome.status, outcome.error_ref) == (REFUSED, "courier-log-invalid")
+    assert "no courier log" in outcome.reason and not list(archive.store)
 
 
 # -- the checker alone ------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def _visit(device: KitDevice, bundle: str) -> dict[str, Any]:
 
 
 def test_checker_statuses(archive: Archive) -> None:
-    """first, extends, base-unknown and absent are told apart."""
+    """first, extends and base-unknown are told apart."""
     device = new_device()
     first = _visit(device, "b1")
     assert _check(archive, device, first, "b1") == FIRST
@@ -153,16 +154,6 @@ def test_checker_statuses(archive: Archive) -> None:
     device.carried = (2, device.entries[-1]["hash"])
     _visit(device, "b3")
     assert _check(archive, device, _visit(device, "b4"), "b4") == BASE_UNKNOWN
-    reception: dict[str, Any] = {}
-    status = check_courier_log(
-        archive.conn,
-        device_id="d",
-        device_public=device.public,
-        bundle_id="b",
-        facility_id="f",
-        reception=reception,
-    ).status
-    assert status == ABSENT
 
 
 def test_checker_detects_a_fork_at_a_known_position(archive: Archive) -> None:

@@ -34,7 +34,10 @@ def test_notice_delivered_by_the_courier_starts_the_grace_period(
     do_pull(device, drive, terminal.root)
     import_drive(archive, center_keys, drive.root, operator="Importer", now=NOW)
     install_rules(archive.conn, preset_text("japan"), origin="japan", operator="A", now=NOW)
-    apply_rules(archive.conn, archive.store, now=NOW, operator="A", override_reason="test")
+    root = archive.paths.root
+    apply_rules(
+        archive.conn, archive.store, now=NOW, operator="A", override_reason="test", lock_root=root
+    )
     set_contract(archive.conn, "clinic-1", on_expiry="notify", grace_days=30, operator="A", now=NOW)
     [notice] = notify(archive, center_keys, now=NOW, operator="N", until=NOW.date()).notices
     expired = {s["study_instance_uid"] for s in notice.studies}
@@ -55,7 +58,12 @@ def test_notice_delivered_by_the_courier_starts_the_grace_period(
         s.study.facts.study_instance_uid: s for s in study_states(archive.conn, None, now=NOW)
     }
     assert {states[uid].decision.status for uid in expired} == {WAITING}
-    assert purge(archive.conn, archive.store, now=NOW, operator="P", execute=True).deleted == []
+    assert (
+        purge(
+            archive.conn, archive.store, now=NOW, operator="P", execute=True, lock_root=root
+        ).deleted
+        == []
+    )
     later = NOW + timedelta(days=30)
-    gone = purge(archive.conn, archive.store, now=later, operator="P", execute=True)
+    gone = purge(archive.conn, archive.store, now=later, operator="P", execute=True, lock_root=root)
     assert {d.study_instance_uid for d in gone.deleted} == expired

@@ -88,7 +88,14 @@ def test_undelivered_notice_blocks_deletion(
 ) -> None:
     """Until the notice is delivered, the expired study stays."""
     _notify(archive, center_keys)
-    report = purge(archive.conn, archive.store, now=NOW, operator="P", execute=True)
+    report = purge(
+        archive.conn,
+        archive.store,
+        now=NOW,
+        operator="P",
+        execute=True,
+        lock_root=archive.paths.root,
+    )
     assert report.deleted == [] and report.not_due == {NOTICE_UNDELIVERED: 1}
 
 
@@ -111,7 +118,14 @@ def test_delivery_by_hand_starts_the_grace_period(
     assert states["OLD"].status == WAITING
     assert states["OLD"].due_on == NOW.date() + timedelta(days=30)
     later = NOW + timedelta(days=30)
-    report = purge(archive.conn, archive.store, now=later, operator="P", execute=True)
+    report = purge(
+        archive.conn,
+        archive.store,
+        now=later,
+        operator="P",
+        execute=True,
+        lock_root=archive.paths.root,
+    )
     assert [d.accession for d in report.deleted] == ["OLD"]
     stone = archive.conn.execute("SELECT notice_id FROM tombstones").fetchone()
     assert stone[0] == notice.notice_id

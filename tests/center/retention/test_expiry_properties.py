@@ -101,8 +101,9 @@ def test_purge_deletes_only_what_may_go_and_both_steps_are_idempotent(
                 now=NOW,
             )
             held |= {f"1.{n}" for n, s in enumerate(specs) if s[1:3] == specs[0][1:3]}
-        apply_rules(conn, clinic.store, now=NOW, operator="A")
-        assert apply_rules(conn, clinic.store, now=NOW, operator="A").changes == []
+        apply_rules(conn, clinic.store, now=NOW, operator="A", lock_root=clinic.tmp)
+        again_applied = apply_rules(conn, clinic.store, now=NOW, operator="A", lock_root=clinic.tmp)
+        assert again_applied.changes == []
         stored = {
             str(r[0]): date.fromisoformat(str(r[1]))
             for r in conn.execute("SELECT study_instance_uid, expiry FROM studies")
@@ -130,7 +131,7 @@ def test_purge_deletes_only_what_may_go_and_both_steps_are_idempotent(
                     "delivered_at) VALUES (?, ?, 'expiry-notice', ?, ?)",
                     (notice, facility, NOW.isoformat(), on.isoformat()),
                 )
-        purge(conn, clinic.store, now=NOW, operator="P", execute=True)
+        purge(conn, clinic.store, now=NOW, operator="P", execute=True, lock_root=clinic.tmp)
         event(f"deleted {len(tombstones(conn))} of {len(specs)}")
         for stone in tombstones(conn):
             uid = stone.study_instance_uid
@@ -144,7 +145,7 @@ def test_purge_deletes_only_what_may_go_and_both_steps_are_idempotent(
                 )
             else:
                 assert date.fromisoformat(stone.expiry) + timedelta(days=1 + terms[1]) <= TODAY
-        again = purge(conn, clinic.store, now=NOW, operator="P", execute=True)
+        again = purge(conn, clinic.store, now=NOW, operator="P", execute=True, lock_root=clinic.tmp)
         assert again.deleted == [] and again.objects_removed == 0
         remaining = {str(r[0]) for r in conn.execute("SELECT sha256 FROM instances")}
         assert set(clinic.store) == remaining

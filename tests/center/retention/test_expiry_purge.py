@@ -12,10 +12,11 @@ from center.core import purge as purge_module
 from center.core.expiry import DUE, HELD, NO_CONTRACT, WAITING, study_states
 from center.core.facilities import set_contract
 from center.core.holds import add_hold, list_holds, release_hold
+from center.core.lock import maintenance_lock
 from center.core.purge import PurgeReport, purge, tombstones
 from center.core.retention import install_rules
 from center.core.studyref import find_study
-from common.errors import HoldNotFound, PatientNotFound
+from common.errors import ArchiveBusy, HoldNotFound, PatientNotFound
 from common.retention_rules import preset_text
 from tests.center.retention.conftest import Clinic
 from tests.conftest import NOW
@@ -28,7 +29,15 @@ def _contract(
 
 
 def _purge(clinic: Clinic, execute: bool = True, **kwargs: object) -> PurgeReport:
-    return purge(clinic.conn, clinic.store, now=NOW, operator="Purger", execute=execute, **kwargs)  # type: ignore[arg-type]
+    return purge(
+        clinic.conn,
+        clinic.store,
+        now=NOW,
+        operator="Purger",
+        execute=execute,
+        lock_root=clinic.tmp,
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def _uids(conn: sqlite3.Connection) -> set[str]:
@@ -87,7 +96,12 @@ def test_delete_contract_waits_for_its_grace_days(expired: Clinic) -> None:
     _contract(expired.conn, grace=(NOW.date() - date(2025, 3, 11)).days + 1)
     assert _purge(expired).not_due == {WAITING: 1}
     later = purge(
-        expired.conn, expired.store, now=NOW + timedelta(days=1), operator="P", execute=True
+        expired.conn,
+        expired.store,
+        now=NOW + timedelta(days=1),
+        operator="P",
+        execute=True,
+        lock_root=expired.tmp,
     )
     assert [d.accession for d in later.deleted] == ["OLD"]
 
@@ -201,3 +215,14 @@ def test_due_status_matches_what_purge_deletes(expired: Clinic) -> None:
     }
     deleted = {d.study_instance_uid for d in _purge(expired).deleted}
     assert due == deleted == {"1.1"}
+
+
+def test_purge_waits_for_no_import(expired: Clinic) -> None:
+    """While an import holds the archive's maintenance lock, purge --yes is refused; a dry run
+    still works."""
+    _contract(expired.conn)
+    with maintenance_lock(expired.tmp, "import"):
+        with pytest.raises(ArchiveBusy):
+            _purge(expired)
+        assert [s.study.accession for s in _purge(expired, execute=False).due] == ["OLD"]
+    assert _uids(expired.conn) == {"1.1", "1.2"}

@@ -23,7 +23,9 @@ def _install(conn: sqlite3.Connection, preset: str) -> None:
 
 
 def _apply(clinic: Clinic, **kwargs: object):  # type: ignore[no-untyped-def]
-    return apply_rules(clinic.conn, clinic.store, now=NOW, operator="Admin", **kwargs)  # type: ignore[arg-type]
+    return apply_rules(
+        clinic.conn, clinic.store, now=NOW, operator="Admin", lock_root=clinic.tmp, **kwargs
+    )  # type: ignore[arg-type]
 
 
 def test_apply_reports_before_and_after_and_audits(clinic: Clinic) -> None:

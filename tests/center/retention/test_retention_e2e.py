@@ -44,4 +44,9 @@ def test_import_applies_last_visit_rules_across_a_patients_studies(
     assert len(stored) == len(terminal.manifest.a_studies)
     for study in terminal.manifest.a_studies:
         assert stored[study.study_instance_uid] >= add_years(last_visit[study.patient_id], 8)
-    assert apply_rules(archive.conn, archive.store, now=NOW, operator="A").changes == []
+    assert (
+        apply_rules(
+            archive.conn, archive.store, now=NOW, operator="A", lock_root=archive.paths.root
+        ).changes
+        == []
+    )
