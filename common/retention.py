@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 ANCHORS = ("study-date", "reception-date", "birth-date", "last-visit")
-ADULT_AGE = 18
 
 # Flags explaining why a study's expiry deserves a human look.
 FLAG_STUDY_DATE = "study-date-unusable"
@@ -423,31 +422,3 @@ def evaluate(ruleset: RuleSet, facts: StudyFacts, others: Sequence[StudyFacts] =
         flags=tuple(flags),
         outcomes=marked,
     )
-
-
-# -- the original built-in rule, kept as an independent reference ------------------------------
-
-DEFAULT_PERIOD_YEARS = 10
-MINOR_UNTIL_AGE = 25
-
-
-def default_expiry(study_date: str, birth_date: str, reception: date) -> Expiry:
-    """Expiry under the built-in default rule, written out by hand.
-
-    The rules engine with the ``default`` preset computes the same dates; the tests use this
-    independent version as the oracle. 10 years from the study date (reception date when the
-    study date is unusable, flagged); a minor at the study is kept until the 25th birthday.
-    """
-    study = parse_da(study_date)
-    flagged = study is None or study > reception
-    base = reception if flagged or study is None else study
-    anchor = "reception-date" if flagged else "study-date"
-    expires = add_years(base, DEFAULT_PERIOD_YEARS)
-    rule = f"default: {DEFAULT_PERIOD_YEARS} years from the {anchor.replace('-', ' ')}"
-    birth = parse_da(birth_date)
-    if birth is not None and age_on(birth, base) < ADULT_AGE:
-        until = add_years(birth, MINOR_UNTIL_AGE)
-        if until > expires:
-            expires = until
-            rule = f"default: minor at the study, kept until the {MINOR_UNTIL_AGE}th birthday"
-    return Expiry(expires=expires, anchor=anchor, rule=rule, study_date_flagged=flagged)
