@@ -40,7 +40,7 @@ def presets(
     ] = None,
     as_json: opt.JsonOutput = False,
 ) -> None:
-    """List the shipped rule presets (examples, not legal advice) and their sources."""
+    """List the shipped rule presets (examples, not legal advice), or print one to edit."""
     if name is not None:
         typer.echo(preset_text(name), nl=False)
         return
