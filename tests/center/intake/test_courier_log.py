@@ -112,9 +112,7 @@ def test_an_invalid_log_refuses_the_bundle(
     assert event == "110113" and not list(archive.store)
 
 
-def test_bundle_without_a_log_is_refused(
-    world: World, archive: Archive, keys: CenterKeys
-) -> None:
+def test_bundle_without_a_log_is_refused(world: World, archive: Archive, keys: CenterKeys) -> None:
     """A bundle that carries no courier log is refused: it would hide the device's history."""
     world.bundle.rename(world.root / "set-aside")
     write_bundle(world.drive, world.device, world.recipients, world.files[:1], courier_log=False)
