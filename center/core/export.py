@@ -30,6 +30,7 @@ from center.core.exportindex import ExportedStudy, summarize, write_index
 from center.core.fileset import SetMember, copy_verified, remove_tree, write_fileset
 from center.core.pacs import PacsAddress, parse_address, store_session
 from center.core.search import StudyQuery, matching_study_pks
+from center.core.studyref import patient_label, study_label
 from center.core.tarage import encrypt_tree
 from common.crypto import check_recipient
 from common.errors import ArchiveError, ExportError, NothingToExport, QueryInvalid
@@ -137,7 +138,7 @@ def select_items(
         if uid in seen:
             skipped.append(
                 {
-                    "item": f"{uid} ({str(r['sha256'])[:12]})",
+                    "item": f"instance {str(r['sha256'])[:12]}",
                     "reason": "a second version of "
                     "an instance already exported (same SOP Instance UID, other bytes)",
                 }
@@ -222,8 +223,11 @@ def _audit(
         "purpose": report.purpose,
         "destination": report.destination,
         "request_id": report.request_id,
-        "criteria": query.criteria(),
-        "studies": [[s.facility_id, s.study_instance_uid, s.instances] for s in report.studies],
+        "criteria": query.audit_criteria(),
+        "studies": [
+            [study_label(s.facility_id, s.study_instance_uid), s.instances] for s in report.studies
+        ],
+        "patients": sorted({patient_label(s.facility_id, s.patient_id) for s in report.studies}),
         "instances": report.instances,
         "bytes": report.bytes,
         "output": str(report.output) if report.output else None,

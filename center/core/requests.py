@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from center.core import audit
 from center.core.export import Destination, ExportReport, export_studies
 from center.core.search import StudyQuery, parse_date_range
+from center.core.studyref import patient_label
 from common.errors import QueryInvalid, RequestClosed, RequestUnknown
 from common.progress import Progress
 from common.sqlitedb import transaction
@@ -116,8 +117,8 @@ def _record(
         details={
             "change": change,
             "facility_id": req.facility_id,
-            "patient_id": req.patient_id,
-            "criteria": req.criteria,
+            "patient": patient_label(req.facility_id, req.patient_id),
+            "criteria": req.query().audit_criteria(),
             "purpose": req.purpose,
             "requested_by": req.requested_by,
             "recorded_by": req.recorded_by,

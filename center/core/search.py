@@ -18,6 +18,7 @@ A pattern that starts with a wildcard cannot use an index and scans the name key
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import unicodedata
@@ -26,6 +27,7 @@ from datetime import date, datetime
 from typing import Any
 
 from center.core import audit
+from center.core.studyref import patient_label, study_label
 from common.errors import QueryInvalid
 from common.sqlitedb import transaction
 
@@ -169,7 +171,8 @@ class StudyQuery:
     held: bool | None = None
 
     def criteria(self) -> dict[str, Any]:
-        """The criteria that are set, as JSON-ready values (for the audit log and output)."""
+        """The criteria that are set, as JSON-ready values (for output; the audit log keeps
+        :meth:`audit_criteria`)."""
         out: dict[str, Any] = {}
         for key, value in asdict(self).items():
             if value is None or value == ():
@@ -179,8 +182,27 @@ class StudyQuery:
             out["study_uids"] = list(out["study_uids"])
         return out
 
+    def audit_criteria(self) -> dict[str, Any]:
+        """The criteria for the audit log: values that identify a patient or a study (patient
+        ID, name pattern, accession, Study Instance UIDs) become data-free labels, the others
+        stay as given. Labels are stable, so "who searched for patient ID X" stays answerable
+        by computing the label of X (:func:`label`)."""
+        out = self.criteria()
+        for key in ("patient_id", "patient_name", "accession"):
+            if key in out:
+                out[key] = label(key, str(out[key]))
+        if "study_uids" in out:
+            out["study_uids"] = [label("study_uid", uid) for uid in out["study_uids"]]
+        return out
+
     def is_empty(self) -> bool:
         return not self.criteria()
+
+
+def label(kind: str, value: str) -> str:
+    """``<kind>:<12 hex>``, a stable data-free label of an identifying value (sha256)."""
+    digest = hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()
+    return f"{kind}:{digest[:12]}"
 
 
 def _exact_or_glob(column: str, value: str, params: list[Any]) -> str:
@@ -352,8 +374,10 @@ def search(
 ) -> SearchResult:
     """:func:`find_studies`, recorded in the audit log (PS3.15 event 110112, Query).
 
-    The entry names the operator, the criteria and the studies shown, so the log answers "who
-    looked at this patient's studies".
+    The entry names the operator, the criteria and the studies shown and their patients, all
+    identifying values as data-free labels (the labels of the retention work:
+    :func:`center.core.studyref.study_label` / ``patient_label``), so the log answers "who
+    looked at this patient's studies" without holding patient data.
     """
     result = find_studies(conn, query, sort=sort, descending=descending, limit=limit)
     with transaction(conn):
@@ -365,9 +389,12 @@ def search(
             event_code=audit.EVENT_QUERY,
             target="studies",
             details={
-                "criteria": result.criteria,
+                "criteria": query.audit_criteria(),
                 "matches": result.total,
-                "shown": [[h.facility_id, h.study_instance_uid] for h in result.hits],
+                "shown": [study_label(h.facility_id, h.study_instance_uid) for h in result.hits],
+                "patients": sorted(
+                    {patient_label(h.facility_id, h.patient_id) for h in result.hits}
+                ),
             },
         )
     return result

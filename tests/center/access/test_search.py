@@ -17,10 +17,12 @@ from center.core.search import (
     SORT_KEYS,
     StudyQuery,
     find_studies,
+    label,
     name_keys,
     parse_date_range,
     search,
 )
+from center.core.studyref import patient_label, study_label
 from common.errors import QueryInvalid
 from tests.center.access.conftest import Imported, add_study, cli_env
 from tests.conftest import NOW
@@ -197,12 +199,15 @@ def test_name_prefix_uses_the_name_key_index(people: Archive) -> None:
 
 
 def test_search_is_audited_with_criteria_and_studies(people: Archive) -> None:
-    """The audit entry names the operator, the criteria and each study shown."""
+    """The audit entry names operator, criteria, studies and patients, by data-free labels."""
     result = search(people.conn, StudyQuery(patient_id="P2"), operator="val", now=NOW)
     [entry] = audit.entries(people.conn, action="search")
     assert (entry.operator, entry.event_code) == ("val", audit.EVENT_QUERY)
-    assert entry.details["criteria"] == {"patient_id": "P2"}
-    assert entry.details["shown"] == [["clinic-1", result.hits[0].study_instance_uid]]
+    assert entry.details["criteria"] == {"patient_id": label("patient_id", "P2")}
+    uid = result.hits[0].study_instance_uid
+    assert entry.details["shown"] == [study_label("clinic-1", uid)]
+    assert entry.details["patients"] == [patient_label("clinic-1", "P2")]
+    assert "P2" not in json.dumps(entry.details) and uid not in json.dumps(entry.details)
 
 
 def test_cli_sort_keys_match_the_core() -> None:
