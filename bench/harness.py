@@ -1,26 +1,38 @@
 """Measurement helpers: run a command several times, take the median, read its peak RSS.
 
 Each measurement runs in a child process waited for with ``os.wait4``, which returns that
-child's own resource usage (peak RSS included), so figures never mix runs. Baselines run on the
+child's own resource usage (peak RSS included), so figures never mix runs. The children are
+forked by a small spawner process (bench/spawner.py), never by this driver: a forked program
+inherits its parent's resident-set high-water mark. Baselines run on the
 same files in the same session; ratios are computed against them, never against constants.
+
+``ru_maxrss`` of ``wait4`` is the largest single process of the child's tree, not their sum; a
+command with worker processes is therefore also sampled (every 20 ms, /proc) for the summed RSS
+of its whole process tree (proportional set size, so shared pages count once), reported as
+``tree RSS``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import statistics
 import subprocess
-import time
+import sys
+import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
 class Run:
     seconds: float
     peak_rss_kib: int
+    tree_rss_kib: int = 0
 
 
 @dataclass
@@ -29,6 +41,7 @@ class Measurement:
     runs: list[Run] = field(default_factory=list)
     units: float = 0.0  # work per run: bytes, files or instances
     unit_name: str = "bytes"
+    data_bytes: float = 0.0  # size of the data set a run works on (memory tables)
 
     @property
     def median_seconds(self) -> float:
@@ -43,35 +56,115 @@ class Measurement:
     def peak_rss_mib(self) -> float:
         return max(r.peak_rss_kib for r in self.runs) / 1024 if self.runs else 0.0
 
+    @property
+    def tree_rss_mib(self) -> float:
+        """Peak of the summed RSS of the process tree (sampled), over the runs."""
+        if not self.runs:
+            return 0.0
+        return max(max(r.tree_rss_kib, r.peak_rss_kib) for r in self.runs) / 1024
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """Summed proportional set size (PSS: shared pages split between their users, so a forked
+    worker's pages are not counted twice) of *pid* and its descendants, from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+class _TreeSampler(threading.Thread):
+    """Samples the summed RSS of a process tree until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.02):
+            self.peak = max(self.peak, _tree_rss_kib(self.pid))
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+class _Spawner:
+    """The long-lived small process that forks every measured command (bench/spawner.py)."""
+
+    _instance: _Spawner | None = None
+
+    def __init__(self) -> None:
+        script = Path(__file__).with_name("spawner.py")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    @classmethod
+    def get(cls) -> _Spawner:
+        if cls._instance is None or cls._instance.proc.poll() is not None:
+            cls._instance = cls()
+        return cls._instance
+
+    def ask(self, request: dict[str, object]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the benchmark spawner died")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
 
 def run_timed(
     argv: Sequence[str],
     *,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
-    stdin: bytes | None = None,
 ) -> Run:
-    """Run *argv* once; its wall time and peak RSS. Raises if it fails."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.PIPE if stdin else None,
-    )
-    if stdin:
-        assert proc.stdin is not None
-        proc.stdin.write(stdin)
-        proc.stdin.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {stderr[-2000:]}")
-    return Run(elapsed, int(usage.ru_maxrss))
+    """Run *argv* once (through the spawner); its wall time and peak RSS. Raises if it fails.
+
+    Its stderr goes to a temporary file, shown when the command fails.
+    """
+    spawner = _Spawner.get()
+    with tempfile.NamedTemporaryFile() as errors:
+        request = {
+            "argv": list(argv),
+            "env": dict(os.environ if env is None else env),
+            "cwd": None if cwd is None else str(cwd),
+            "stderr": errors.name,
+        }
+        started = spawner.ask(request)
+        sampler = _TreeSampler(int(started["pid"]))
+        sampler.start()
+        try:
+            done = spawner.read()
+        finally:
+            tree = sampler.stop()
+        if done["status"] != 0:
+            stderr = Path(errors.name).read_bytes().decode(errors="replace")
+            raise RuntimeError(f"{argv[0]} failed ({done['status']}): {stderr[-2000:]}")
+    return Run(float(done["seconds"]), int(done["maxrss_kib"]), tree)
 
 
 def measure(
