@@ -32,19 +32,30 @@ class Truncated(StructureError):
     """The file ends before an element, item or sequence it started."""
 
 
+_WINDOW = 64 << 10  # bytes read at once: element headers are small and mostly close together
+
+
 class _Reader:
+    """Reads element headers through a window of the stream (one read for many headers)."""
+
     def __init__(self, stream: BinaryIO, end: int, little: bool) -> None:
         self._stream = stream
         self.end = end
         self._short = "<HH" if little else ">HH"
         self._int = "<I" if little else ">I"
         self._half = "<H" if little else ">H"
+        self._start = 0
+        self._window = b""
 
     def read(self, pos: int, n: int, what: str) -> bytes:
         if pos + n > self.end:
             raise Truncated(f"the file ends inside {what}")
-        self._stream.seek(pos)
-        data = self._stream.read(n)
+        offset = pos - self._start
+        if offset < 0 or offset + n > len(self._window):
+            self._stream.seek(pos)
+            self._window = self._stream.read(max(n, min(_WINDOW, self.end - pos)))
+            self._start, offset = pos, 0
+        data = self._window[offset : offset + n]
         if len(data) < n:
             raise Truncated(f"the file ends inside {what}")
         return data
@@ -67,6 +78,23 @@ def walk_to_end(
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     reader = _Reader(stream, end, little)
     _walk_dataset(reader, start, explicit, 0, in_item=False)
+
+
+def skip_items(
+    stream: BinaryIO,
+    pos: int,
+    end: int,
+    *,
+    little: bool,
+    explicit: bool,
+    owner: tuple[int, int],
+) -> int:
+    """Walk the items of the undefined-length sequence (or encapsulated pixel data) of element
+    *owner* whose value starts at *pos*; return the offset after its delimiter.
+
+    Raises :class:`StructureError` when the items are broken (as :func:`walk_to_end` would).
+    """
+    return _walk_items(_Reader(stream, end, little), pos, explicit, 1, owner)
 
 
 def _name(tag: tuple[int, int]) -> str:
