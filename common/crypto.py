@@ -21,9 +21,9 @@ key strings; they never see CLI objects.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
-import io
 import json
 import os
 import secrets
@@ -85,7 +85,13 @@ def _identity(identity: str) -> pyrage.x25519.Identity:
 
 
 def _recipients(recipients: list[str]) -> list[pyrage.x25519.Recipient]:
-    return [pyrage.x25519.Recipient.from_str(r) for r in recipients]
+    return list(_parsed(tuple(recipients)))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(recipients: tuple[str, ...]) -> tuple[pyrage.x25519.Recipient, ...]:
+    """Parsed once per set of recipients (a pull encrypts thousands of objects to the same)."""
+    return tuple(pyrage.x25519.Recipient.from_str(r) for r in recipients)
 
 
 # -- streaming encryption with a guarded writer ------------------------------------------------
@@ -190,9 +196,13 @@ def encrypt_to_file(src: Readable, dst: Path, recipients: list[str]) -> ObjectDi
 
 
 def encrypt_bytes(data: bytes, recipients: list[str]) -> bytes:
-    out = io.BytesIO()
-    pyrage.encrypt_io(io.BytesIO(data), out, _recipients(recipients))
-    return out.getvalue()
+    """Encrypt *data* whole in memory (an age v1 file's bytes).
+
+    For a small file this is the fast way: pyrage's streaming API calls back into Python for
+    every 8 KiB read and 64 KiB write. The caller writing the result to disk must check what
+    was written and fsync it (:func:`common.fsio.write_new_file`), then verify it.
+    """
+    return bytes(pyrage.encrypt(data, _recipients(recipients)))
 
 
 def decrypt_bytes(data: bytes, identity: str) -> bytes:

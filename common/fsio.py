@@ -49,6 +49,54 @@ def atomic_output(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
     fsync_dir(path.parent)
 
 
+def write_new_file(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Create *path* (which must not exist) holding *data*, fsynced; checked, not trusted.
+
+    Every write is looped until complete (a short write is retried, a zero-byte one is an
+    error), the size on disk must be the size sent, then the file is fsynced. On any error the
+    file is removed and the OSError propagates. The caller renames it into place.
+    """
+    finish_new_file(path, start_new_file(path, data, mode=mode))
+
+
+def start_new_file(path: Path, data: bytes, *, mode: int = 0o644) -> int:
+    """The first half of :func:`write_new_file`: written and checked, not yet fsynced; the
+    open descriptor is returned for :func:`finish_new_file` (possibly in another thread).
+
+    Write-back to the device is started at once (``POSIX_FADV_DONTNEED`` starts it for dirty
+    pages without waiting), so the later fsync mostly waits for what is already under way.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            if written <= 0:
+                raise OSError(28, "short write")
+            view = view[written:]
+        size = os.fstat(fd).st_size
+        if size != len(data):
+            raise OSError(5, f"short write: {len(data)} bytes sent, {size} on disk")
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    return fd
+
+
+def finish_new_file(path: Path, fd: int) -> None:
+    """fsync and close what :func:`start_new_file` wrote (the file is removed if that fails)."""
+    try:
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+
+
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Write *data* to *path* atomically and durably."""
     with atomic_output(path, mode=mode) as fh:

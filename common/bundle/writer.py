@@ -20,7 +20,15 @@ from common.bundle import format as fmt
 from common.canonical import canonical_json
 from common.crypto import ObjectDigest, encrypt_to_file, sign
 from common.errors import BundleError
-from common.fsio import atomic_write, evict_from_cache, fsync_dir, remove_temp_files, temp_path_for
+from common.fsio import (
+    atomic_write,
+    evict_from_cache,
+    finish_new_file,
+    fsync_dir,
+    remove_temp_files,
+    start_new_file,
+    temp_path_for,
+)
 
 _READ_CHUNK = 1 << 20
 
@@ -32,6 +40,16 @@ class SealedObject:
     relpath: str
     cipher_sha256: str
     cipher_size: int
+
+
+@dataclass(frozen=True)
+class StagedObject:
+    """An object written to its temporary file, waiting for its fsync and rename."""
+
+    seq: int
+    tmp: Path
+    fd: int
+    ciphertext: bytes  # what was written, hashed when committed (off the writing thread)
 
 
 class _LinesReader:
@@ -108,6 +126,32 @@ class BundleWriter:
         tmp.replace(final)
         fsync_dir(final.parent)
         return digest
+
+    def stage_ciphertext(self, seq: int, ciphertext: bytes) -> StagedObject:
+        """Write an object encrypted in memory to a temporary file beside object *seq*: checked
+        writes, not yet fsynced (:meth:`commit_staged` does that and renames it)."""
+        final = self.dir / fmt.object_relpath(seq)
+        if not final.parent.is_dir():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fsync_dir(final.parent.parent)
+        tmp = temp_path_for(final)
+        return StagedObject(seq, tmp, start_new_file(tmp, ciphertext), ciphertext)
+
+    def commit_staged(self, staged: StagedObject) -> tuple[str, int]:
+        """fsync a staged object and rename it into place: (ciphertext sha256, size).
+
+        NOT yet durable on return: the caller must call :meth:`sync_dirs` for it before
+        recording it anywhere (directory fsyncs are batched).
+        """
+        digest = hashlib.sha256(staged.ciphertext).hexdigest()
+        finish_new_file(staged.tmp, staged.fd)
+        staged.tmp.replace(self.dir / fmt.object_relpath(staged.seq))
+        return digest, len(staged.ciphertext)
+
+    def sync_dirs(self, seqs: Iterable[int]) -> None:
+        """Make the renames of objects *seqs* durable: one fsync per directory holding them."""
+        for folder in sorted({(self.dir / fmt.object_relpath(seq)).parent for seq in seqs}):
+            fsync_dir(folder)
 
     def read_back(self, seq: int) -> tuple[str, int]:
         """Re-read object *seq* from the device (page cache evicted): (sha256, size)."""

@@ -9,25 +9,23 @@ journal; a bad object is forgotten and copied again, and a bundle is never seale
 
 from __future__ import annotations
 
-import errno
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 from common.bundle import format as fmt
 from common.bundle.verify import verify_bundle
 from common.bundle.writer import BundleWriter, SealedObject
-from common.crypto import ObjectDigest, fingerprint
-from common.dicomhdr import InstanceHeader
-from common.errors import ArchiveError, DriveError, DriveFull
+from common.crypto import fingerprint
+from common.errors import DriveError
 from common.fsio import fsync_dir
 from common.progress import Progress
 from courier.core import courierlog
+from courier.core.copier import drive_error
 from courier.core.device import UnlockedDevice
 from courier.core.drive import Drive
-from courier.core.journal import Journal, NewObject, ObjectRow
-from courier.core.plan import Candidate, Plan, Skipped
+from courier.core.journal import Journal, ObjectRow
 
 
 @dataclass
@@ -37,42 +35,6 @@ class Reconciled:
     temp_files: int = 0
     orphans: int = 0
     dropped: int = 0
-
-
-@dataclass
-class CopyResult:
-    copied: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    node_failures: int = 0
-
-
-class _TrackedSource:
-    """A source file that remembers its own read errors, to tell them from the drive's."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.error: OSError | None = None
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            return self._stream.read(n)
-        except OSError as exc:
-            self.error = exc
-            raise
-
-
-def drive_error(exc: OSError, during: str) -> ArchiveError:
-    """The operator's error for a failed write to the drive."""
-    if exc.errno == errno.ENOSPC:
-        return DriveFull(
-            f"the drive filled up during the {during}",
-            hint="Free space on the drive or change it, then run the pull again to resume.",
-        )
-    return DriveError(
-        f"writing to the drive failed during the {during}: {exc.strerror or exc}",
-        hint="Check that the drive is still plugged in and mounted, then run the pull again "
-        "to resume: nothing already copied is lost.",
-    )
 
 
 def bundle_dir(drive: Drive, bundle_id: str) -> Path:
@@ -142,95 +104,25 @@ def reconcile(journal: Journal, writer: BundleWriter, bundle_id: str) -> Reconci
     return result
 
 
-def index_entry(
-    seq: int, digest: ObjectDigest, relpath: str, changed: bool, header: InstanceHeader
-) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "path": fmt.object_relpath(seq),
-        "sha256": digest.plain_sha256,
-        "size": digest.plain_size,
-        "source_relpath": relpath,
-        "changed_since_last_pull": changed,
-        "header": header.to_dict(),
-    }
-
-
-def copy_files(
-    journal: Journal,
-    writer: BundleWriter,
-    bundle_id: str,
-    plan: Plan,
-    recipients: list[str],
-    progress: Progress,
-) -> CopyResult:
-    """Encrypt every candidate file onto the drive, recording each once it is durable."""
-    result = CopyResult()
-    progress.phase("copy", len(plan.candidates))
-    for cand in plan.candidates:
-        seq = journal.next_seq(bundle_id)
-        skipped = _copy_one(journal, writer, bundle_id, seq, cand, recipients)
-        if skipped is not None:
-            result.skipped.append(skipped)
-        else:
-            result.copied += 1
-        progress.advance(1, nbytes=cand.file.size)
-    return result
-
-
-def _copy_one(
-    journal: Journal,
-    writer: BundleWriter,
-    bundle_id: str,
-    seq: int,
-    cand: Candidate,
-    recipients: list[str],
-) -> Skipped | None:
-    try:
-        stream = cand.file.path.open("rb")
-    except OSError as exc:
-        return Skipped(cand.file.relpath, f"unreadable at copy time ({exc.strerror})")
-    with stream:
-        source = _TrackedSource(stream)
-        try:
-            digest = writer.write_object(seq, cast(BinaryIO, source), recipients)
-        except OSError as exc:
-            if source.error is not None:
-                reason = source.error.strerror or "read error"
-                return Skipped(cand.file.relpath, f"unreadable at copy time ({reason})")
-            raise drive_error(exc, "copy") from exc
-    if digest.plain_size != cand.file.size:
-        (writer.dir / fmt.object_relpath(seq)).unlink()
-        return Skipped(cand.file.relpath, "changed while being copied: taken at the next visit")
-    entry = index_entry(seq, digest, cand.file.relpath, cand.changed, cand.header)
-    journal.add_object(
-        bundle_id,
-        NewObject(
-            seq,
-            cand.file_key,
-            cand.sop_key,
-            cand.study_key,
-            digest.plain_sha256,
-            digest.plain_size,
-            digest.cipher_sha256,
-            digest.cipher_size,
-            entry,
-            cand.file_state(),
-        ),
-    )
-    return None
-
-
 def read_back(
-    journal: Journal, writer: BundleWriter, bundle_id: str, progress: Progress
+    journal: Journal,
+    writer: BundleWriter,
+    bundle_id: str,
+    progress: Progress,
+    verified: dict[int, tuple[str, int]] | None = None,
 ) -> tuple[list[ObjectRow], list[int]]:
-    """Every object re-read from the device: the rows, and the seqs that do not match."""
+    """Every object re-read from the device: the rows, and the seqs that do not match.
+
+    *verified* holds what objects copied by this run read back as right after they became
+    durable (courier/core/copier.py); the others (a resumed bundle's) are re-read now.
+    """
     rows = list(journal.objects(bundle_id))
     progress.phase("read-back", len(rows))
+    verified = verified or {}
     bad = []
     for row in rows:
         try:
-            digest, size = writer.read_back(row.seq)
+            digest, size = verified.get(row.seq) or writer.read_back(row.seq)
         except FileNotFoundError:
             digest, size = "", -1
         if (digest, size) != (row.cipher_sha256, row.cipher_size):

@@ -195,12 +195,17 @@ class Journal:
 
     def add_object(self, bundle_id: str, obj: NewObject) -> None:
         """Record a durable object and its source file's state in one transaction."""
-        aad = f"{bundle_id}\0{obj.seq}".encode()
-        sealed = seal_local(self._key, json.dumps(obj.entry, sort_keys=True).encode(), aad)
+        self.add_objects(bundle_id, [obj])
+
+    def add_objects(self, bundle_id: str, objs: list[NewObject]) -> None:
+        """Record durable objects and their source files' states in one transaction (each
+        commit is an fsync of the journal: a batch pays it once)."""
         facility_id = self.facility_of(bundle_id)
-        with transaction(self.conn):
-            self.conn.execute(
-                "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows = []
+        for obj in objs:
+            aad = f"{bundle_id}\0{obj.seq}".encode()
+            sealed = seal_local(self._key, json.dumps(obj.entry, sort_keys=True).encode(), aad)
+            rows.append(
                 (
                     bundle_id,
                     obj.seq,
@@ -212,10 +217,13 @@ class Journal:
                     obj.cipher_sha256,
                     obj.cipher_size,
                     sealed,
-                ),
+                )
             )
-            if obj.file_state is not None:
-                self._put_file(facility_id, obj.file_key, obj.file_state)
+        with transaction(self.conn):
+            self.conn.executemany("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            for obj in objs:
+                if obj.file_state is not None:
+                    self._put_file(facility_id, obj.file_key, obj.file_state)
 
     def facility_of(self, bundle_id: str) -> str:
         row = self.conn.execute(

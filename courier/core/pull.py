@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from common.bundle.writer import BundleWriter
 from common.errors import BundleError, DriveFull, SourceError
 from common.progress import NoProgress, Progress
-from courier.core import bundlejob, courierlog
+from courier.core import bundlejob, copier, courierlog
 from courier.core.capacity import Capacity, assess, measure_disk, parse_threshold
 from courier.core.deliver import DeliveryReport, deliver_outbox
 from courier.core.device import UnlockedDevice
@@ -174,12 +174,12 @@ def pull(
                     progress,
                 )
             else:
-                copied = bundlejob.copy_files(
+                copied = copier.copy_files(
                     journal, writer, bundle_id, plan, unlocked.device.center.recipients, progress
                 )
             plan.skipped.extend(copied.skipped)
             result.node_failures += copied.node_failures
-            rows, bad = bundlejob.read_back(journal, writer, bundle_id, progress)
+            rows, bad = bundlejob.read_back(journal, writer, bundle_id, progress, copied.verified)
             if not bad:
                 break
             bundlejob.forget(journal, writer, bundle_id, bad)

@@ -16,7 +16,7 @@ from common.bundle.writer import BundleWriter
 from common.crypto import ObjectDigest
 from common.dicomhdr import HeaderError, InstanceHeader, read_header_values
 from common.progress import Progress
-from courier.core.bundlejob import CopyResult, drive_error, index_entry
+from courier.core.copier import CopyResult, drive_error, index_entry
 from courier.core.journal import Journal, NewObject
 from courier.core.node import NodeClient
 from courier.core.plan import NodeStudy, Plan, SeriesRef, Skipped
