@@ -12,8 +12,9 @@ so a changed rule or flag file re-examines the files it could now select.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,8 @@ from courier.core.source import SourceFile, walk_folder
 # Per-object age overhead is about 200 bytes of header plus 16 bytes per 64 KiB chunk.
 AGE_OVERHEAD = 512
 _FLUSH_EVERY = 500
+_READERS = 4  # threads reading headers ahead of the walk
+_LOOKAHEAD = 64  # files walked ahead of the decisions
 
 HeaderReader = Callable[..., tuple[InstanceHeader, dict[str, str]]]
 
@@ -150,7 +153,9 @@ def plan_folder(
 ) -> Plan:
     """Walk the terminal folder and decide, per file, whether it is taken and why not.
 
-    *reader* parses one file's header (default :func:`read_header_values`).
+    *reader* parses one file's header (default :func:`read_header_values`). Headers are read
+    by a few threads ahead of the walk (reading a cold file is mostly waiting for the disk);
+    the decisions are taken here, in the walk's order.
     """
     progress = progress or NoProgress()
     reader = reader or read_header_values
@@ -158,47 +163,97 @@ def plan_folder(
     digest = rule.digest()
     buffer = _StateBuffer(journal, facility_id)
     first_seen: dict[str, Candidate] = {}
+    tags = rule.tags()
     progress.phase("scan", None)
-    for file in walk_folder(root):
-        plan.files_seen += 1
-        progress.advance(1, nbytes=file.size)
-        if file.error:
-            plan.skipped.append(Skipped(file.relpath, file.error))
-            continue
-        file_key = journal.file_key(facility_id, file.relpath)
-        if _decided_before(journal, plan, facility_id, file, file_key, digest):
-            continue
-        plan.parsed += 1
-        try:
-            header, extra = reader(file.path, rule.tags())
-        except HeaderError as exc:
-            plan.skipped.append(Skipped(file.relpath, exc.reason))
-            buffer.put(file_key, FileState(file.size, file.mtime_ns, SKIPPED, exc.reason))
-            continue
-        sop_key = journal.uid_key("sop", header.sop_instance_uid)
-        study_key = journal.uid_key("study", header.study_instance_uid)
-        plan.dicom_bytes += file.size
-        plan.study_bytes[study_key] += file.size
-        if not rule.selects({**header_values(header), **extra}):
-            plan.not_selected += 1
-            state = FileState(
-                file.size, file.mtime_ns, NOT_SELECTED, None, study_key, sop_key, digest
-            )
-            buffer.put(file_key, state)
-            continue
-        candidate = _candidate(journal, plan, file, header, file_key, sop_key, study_key)
-        if candidate is None:
-            state = FileState(file.size, file.mtime_ns, CARRIED, None, study_key, sop_key)
-            buffer.put(file_key, state)
-            continue
-        if _duplicate(first_seen, candidate):
-            plan.duplicates += 1
-            first = first_seen[candidate.sop_key].file.relpath
-            plan.skipped.append(Skipped(file.relpath, f"the same instance as {first}: taken once"))
-            continue
-        plan.candidates.append(candidate)
+    pending: deque[tuple[SourceFile, str, _Job]] = deque()
+    with ThreadPoolExecutor(_READERS, "scan-read") as pool:
+        for file in walk_folder(root):
+            plan.files_seen += 1
+            progress.advance(1, nbytes=file.size)
+            if file.error:
+                pending.append((file, "", Skipped(file.relpath, file.error)))
+                continue
+            file_key = journal.file_key(facility_id, file.relpath)
+            decided = _decided_before(journal, plan, facility_id, file, file_key, digest)
+            job = pool.submit(_parse, reader, file.path, tags) if decided is False else decided
+            pending.append((file, file_key, job))
+            while len(pending) > _LOOKAHEAD or (pending and _ready(pending[0][2])):
+                _decide(journal, plan, buffer, first_seen, rule, digest, *pending.popleft())
+        while pending:
+            _decide(journal, plan, buffer, first_seen, rule, digest, *pending.popleft())
     buffer.flush()
     return plan
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    header: InstanceHeader | None
+    extra: dict[str, str]
+    reason: str = ""
+
+
+def _parse(reader: HeaderReader, path: Path, tags: Sequence[TagRef]) -> _Parsed:
+    try:
+        header, extra = reader(path, tags)
+    except HeaderError as exc:
+        return _Parsed(None, {}, exc.reason)
+    return _Parsed(header, extra)
+
+
+# What is known of a walked file: its header being read, or decided already (True), or to be
+# listed as skipped.
+_Job = Future[_Parsed] | Skipped | bool
+
+
+def _ready(job: _Job) -> bool:
+    return not isinstance(job, Future) or job.done()
+
+
+def _decide(
+    journal: Journal,
+    plan: Plan,
+    buffer: _StateBuffer,
+    first_seen: dict[str, Candidate],
+    rule: SelectionRule,
+    digest: str,
+    file: SourceFile,
+    file_key: str,
+    job: _Job,
+) -> None:
+    """Take the decision about one file of the walk, in walk order (so the skipped list keeps
+    that order): *job* is its header being read, or a decision taken without parsing."""
+    if isinstance(job, Skipped):
+        plan.skipped.append(job)
+        return
+    if not isinstance(job, Future):
+        return
+    plan.parsed += 1
+    parsed = job.result()
+    if parsed.header is None:
+        plan.skipped.append(Skipped(file.relpath, parsed.reason))
+        buffer.put(file_key, FileState(file.size, file.mtime_ns, SKIPPED, parsed.reason))
+        return
+    header, extra = parsed.header, parsed.extra
+    sop_key = journal.uid_key("sop", header.sop_instance_uid)
+    study_key = journal.uid_key("study", header.study_instance_uid)
+    plan.dicom_bytes += file.size
+    plan.study_bytes[study_key] += file.size
+    if not rule.selects({**header_values(header), **extra}):
+        plan.not_selected += 1
+        state = FileState(file.size, file.mtime_ns, NOT_SELECTED, None, study_key, sop_key, digest)
+        buffer.put(file_key, state)
+        return
+    candidate = _candidate(journal, plan, file, header, file_key, sop_key, study_key)
+    if candidate is None:
+        state = FileState(file.size, file.mtime_ns, CARRIED, None, study_key, sop_key)
+        buffer.put(file_key, state)
+        return
+    if _duplicate(first_seen, candidate):
+        plan.duplicates += 1
+        first = first_seen[candidate.sop_key].file.relpath
+        plan.skipped.append(Skipped(file.relpath, f"the same instance as {first}: taken once"))
+        return
+    plan.candidates.append(candidate)
 
 
 def _decided_before(
@@ -208,14 +263,14 @@ def _decided_before(
     file: SourceFile,
     file_key: str,
     digest: str,
-) -> bool:
-    """Account for an unchanged file from its recorded decision, without opening it."""
+) -> Skipped | bool:
+    """Account for an unchanged file from its recorded decision, without opening it: False
+    when it must be parsed, else True, or what to list it as when it was skipped."""
     known = journal.file_state(facility_id, file_key)
     if known is None or (known.size, known.mtime_ns) != (file.size, file.mtime_ns):
         return False
     if known.state == SKIPPED:
-        plan.skipped.append(Skipped(file.relpath, str(known.reason)))
-        return True
+        return Skipped(file.relpath, str(known.reason))
     if known.state == NOT_SELECTED and known.rule_digest != digest:
         return False
     plan.dicom_bytes += file.size
