@@ -256,19 +256,26 @@ def _to_pacs(
     progress: Progress,
 ) -> None:
     contexts = {(i.member.sop_class_uid, i.transfer_syntax_uid) for i in items}
-    progress.phase(f"send to {address}", len(items))
-    # Each object is copied (and checked) into a work folder of this export, then sent from
-    # there: what is sent is exactly what was checked.
+    # Every object is copied (and checked) into a work folder of this export before the first
+    # is sent: an object that fails its check stops the export with nothing sent, and what is
+    # sent is exactly what was checked.
     work = archive.paths.tmp / f".export-{secrets.token_hex(6)}.partial"
     work.mkdir(mode=0o700)
     try:
+        progress.phase("verify", len(items), unit="instances")
+        staged = []
+        for number, item in enumerate(items):
+            checked = work / f"{number:07d}.dcm"
+            with checked.open("wb") as fh:
+                copy_verified(archive.store, item.member, fh)
+            staged.append((item, checked))
+            progress.advance(1, nbytes=item.member.size)
+        progress.phase(f"send to {address}", len(items), unit="instances")
         with store_session(address, contexts) as session:
-            for item in items:
-                checked = work / "object.dcm"
-                with checked.open("wb") as fh:
-                    copy_verified(archive.store, item.member, fh)
+            for item, checked in staged:
                 session.send(checked, what=f"instance {item.member.sha256[:12]}")
                 sent.append(item)
+                checked.unlink()
                 progress.advance(1, nbytes=item.member.size)
     finally:
         remove_tree(work)

@@ -6,8 +6,10 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
@@ -24,7 +26,7 @@ from center.core.export import (
     export_studies,
     sweep_work_folders,
 )
-from center.core.pacs import parse_address
+from center.core.pacs import parse_address, store_session
 from center.core.search import StudyQuery
 from common.crypto import generate_age_keypair
 from common.errors import (
@@ -36,7 +38,7 @@ from common.errors import (
 )
 from tests.center.access.conftest import Imported, cli_env, find_studies_in, pacs_address
 from tests.conftest import NOW, require_tool
-from tests.peers.orthanc import OrthancPeer
+from tests.peers.orthanc import OrthancPeer, orthanc_factory  # noqa: F401 - a fixture
 
 CLINIC = StudyQuery(facility="clinic-1")
 
@@ -272,6 +274,34 @@ def test_export_by_c_store_is_found_by_c_find(
     assert sent and sent <= find_studies_in(orthanc, tmp_path)
     [entry] = audit.entries(imported_archive.conn, action="export")
     assert entry.target == f"pacs:{address}" and entry.outcome == "success"
+
+
+@pytest.mark.peer
+def test_altered_object_sends_nothing_to_the_pacs(
+    imported_archive: Archive,
+    orthanc_factory: Callable[..., OrthancPeer],  # noqa: F811
+) -> None:
+    """One altered object stops a C-STORE export before the first instance is sent."""
+    orthanc = orthanc_factory(aet="EMPTYPACS", always_allow=True)  # holds nothing yet
+    rows = imported_archive.conn.execute("SELECT sha256 FROM instances ORDER BY instance_pk")
+    path = imported_archive.store.path(rows.fetchall()[-1][0])
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    before = orthanc.instance_count()
+    with orthanc.network(), pytest.raises(IntegrityError):
+        _export(
+            imported_archive, destination(to=None, encrypt_to=None, to_pacs=pacs_address(orthanc))
+        )
+    assert orthanc.instance_count() == before
+
+
+@pytest.mark.peer
+def test_pacs_association_sets_tcp_nodelay(orthanc: OrthancPeer) -> None:
+    """The socket of our C-STORE association sends small PDUs at once (TCP_NODELAY)."""
+    contexts = {("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1")}
+    with orthanc.network(), store_session(parse_address(pacs_address(orthanc)), contexts) as s:
+        sock = s.assoc.dul.socket.socket
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 @pytest.mark.peer
