@@ -18,7 +18,7 @@ from center.core.importer import INTAKE_MIGRATIONS
 from center.core.operators import OPERATOR_MIGRATIONS
 from center.core.outbox import OUTBOX_MIGRATIONS
 from center.core.quarantine import QUARANTINE_MIGRATIONS
-from center.core.requests import REQUEST_MIGRATIONS
+from center.core.requests_schema import REQUEST_MIGRATIONS
 from center.core.retention_schema import RETENTION_MIGRATIONS
 from center.core.search import SEARCH_MIGRATIONS, register_functions
 from center.core.storage_receipts import RECEIPT_MIGRATIONS
