@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from center.core.catalog import open_catalog
+from center.core.lock import maintenance_lock
 from center.core.store import ObjectStore
 from common.cards import CenterCard, load_center_card, write_card
 from common.crypto import (
@@ -40,7 +41,7 @@ from common.crypto import (
     seal_secret,
 )
 from common.environment import Environment
-from common.errors import AlreadyInitialised, ConfigError, KeyFileError, NotInitialised
+from common.errors import AlreadyInitialised, ArchiveBusy, ConfigError, KeyFileError, NotInitialised
 from common.fsio import atomic_write, remove_temp_files
 
 KEY_PURPOSE = "center-keys"
@@ -171,9 +172,16 @@ def open_archive(root: Path) -> Iterator[Archive]:
         != card.signing_public.hex()
     ):
         raise KeyFileError(f"{paths.card} or {paths.keys} was replaced: fingerprints differ")
-    remove_temp_files(paths.tmp)
+    _sweep_temp_files(paths)
     conn = open_catalog(paths.catalog)
     try:
         yield Archive(paths, card, conn, ObjectStore(paths.objects))
     finally:
         conn.close()
+
+
+def _sweep_temp_files(paths: ArchivePaths) -> None:
+    """Remove temp files an interrupted command left in tmp/, unless a maintenance command
+    (import, check, apply, purge) is running: it owns temp files there for its whole run."""
+    with contextlib.suppress(ArchiveBusy), maintenance_lock(paths.root, "clean temporary files"):
+        remove_temp_files(paths.tmp)
