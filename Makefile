@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(BIN)/courier: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ test: $(BIN)/courier
 
 bench: $(BIN)/courier
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+docs: $(BIN)/courier
+	$(BIN)/python -m tests.cli_reference
 
 lint: $(BIN)/courier
 	$(BIN)/pip install --quiet -e '.[dev]'
