@@ -7,7 +7,9 @@ each object's index entry is sealed with that key until it is written, encrypted
 bundle's index.
 
 Tables: ``bundles`` and ``objects`` (what each bundle holds), ``files`` (the fast path: per
-terminal file its size, mtime and what was decided, so an unchanged file is not parsed again),
+terminal file its size, mtime and what was decided, so an unchanged file is not parsed again;
+for a file selected but not carried yet, its header sealed, so a scan and then a pull parse it
+once),
 ``confirmed`` (instances the center's storage receipts confirm), ``deliveries`` (documents
 handed to clinics), ``facility_stats`` and ``visits`` (the reception log). The courier's
 hash-chained visit log is in courier/core/courierlog.py.
@@ -15,11 +17,13 @@ hash-chained visit log is in courier/core/courierlog.py.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from common.crypto import keyed_hash, open_local, seal_local
 from common.sqlitedb import connect, migrate, transaction
@@ -27,6 +31,7 @@ from courier.core.device import UnlockedDevice
 from courier.core.journal_schema import MIGRATIONS
 
 CARRIED, NOT_SELECTED, SKIPPED = "carried", "not-selected", "skipped"
+SELECTED = "selected"  # parsed and selected, not carried yet: its header is kept, sealed
 
 
 @dataclass(frozen=True)
@@ -39,9 +44,9 @@ class ObjectRow:
     entry: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class FileState:
-    """What the last visit decided about one terminal file (the fast path)."""
+class FileState(NamedTuple):
+    """What the last visit decided about one terminal file (the fast path; a named tuple:
+    a walk reads one per file)."""
 
     size: int
     mtime_ns: int
@@ -50,6 +55,7 @@ class FileState:
     study_key: str | None = None
     sop_key: str | None = None
     rule_digest: str | None = None
+    header: bytes | None = None  # a selected file's header and rule values, sealed
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,7 @@ class Journal:
     def __init__(self, conn: sqlite3.Connection, key: bytes) -> None:
         self.conn = conn
         self._key = key
+        self._prefixes: dict[str, hmac.HMAC] = {}
 
     @classmethod
     def open(cls, unlocked: UnlockedDevice) -> Journal:
@@ -93,7 +100,15 @@ class Journal:
     # -- keyed lookups --------------------------------------------------------------------
 
     def file_key(self, facility_id: str, relpath: str) -> str:
-        return keyed_hash(self._key, f"file\0{facility_id}\0{relpath}".encode())
+        """keyed_hash of ``file\\0<facility>\\0<relpath>``, from a copy of the HMAC state that
+        has absorbed the prefix (a walk computes one per file)."""
+        prefix = self._prefixes.get(facility_id)
+        if prefix is None:
+            prefix = hmac.new(self._key, f"file\0{facility_id}\0".encode(), hashlib.sha256)
+            self._prefixes[facility_id] = prefix
+        mac = prefix.copy()
+        mac.update(relpath.encode())
+        return mac.hexdigest()
 
     def uid_key(self, kind: str, uid: str) -> str:
         return keyed_hash(self._key, f"{kind}\0{uid}".encode())
@@ -296,11 +311,42 @@ class Journal:
 
     def file_state(self, facility_id: str, file_key: str) -> FileState | None:
         row = self.conn.execute(
-            "SELECT size, mtime_ns, state, reason, study_key, sop_key, rule_digest FROM files "
-            "WHERE facility_id = ? AND file_key = ?",
+            "SELECT size, mtime_ns, state, reason, study_key, sop_key, rule_digest, header "
+            "FROM files WHERE facility_id = ? AND file_key = ?",
             (facility_id, file_key),
         ).fetchone()
         return None if row is None else FileState(*row)
+
+    def file_states(self, facility_id: str, file_keys: list[str]) -> dict[str, FileState]:
+        """:meth:`file_state` of many files in one query (a walk asks per few hundred)."""
+        marks = ", ".join("?" * len(file_keys))  # placeholders only: values are bound
+        columns = "file_key, size, mtime_ns, state, reason, study_key, sop_key, rule_digest, header"
+        query = f"SELECT {columns} FROM files WHERE facility_id = ? AND file_key IN ({marks})"  # noqa: S608
+        rows = self.conn.execute(query, (facility_id, *file_keys))
+        return {str(row[0]): FileState(*row[1:]) for row in rows}
+
+    def seal_header(self, facility_id: str, file_key: str, doc: Any) -> bytes:
+        """A selected file's header (patient data: kept only sealed with the journal key)."""
+        return seal_local(self._key, json.dumps(doc).encode(), _header_aad(facility_id, file_key))
+
+    def open_header(self, facility_id: str, file_key: str, blob: bytes) -> Any:
+        return json.loads(open_local(self._key, blob, _header_aad(facility_id, file_key)))
+
+    def carried_among(self, sop_keys: list[str]) -> set[str]:
+        """Those of *sop_keys* carried in any bundle or confirmed stored (one query for a few
+        hundred files of a walk)."""
+        marks = ", ".join("?" * len(sop_keys))
+        query = (
+            f"SELECT sop_key FROM objects WHERE sop_key IN ({marks}) "  # noqa: S608 - placeholders
+            f"UNION SELECT sop_key FROM confirmed WHERE sop_key IN ({marks})"
+        )
+        return {str(r[0]) for r in self.conn.execute(query, (*sop_keys, *sop_keys))}
+
+    def confirmed_among(self, sop_keys: list[str]) -> set[str]:
+        """Those of *sop_keys* the center confirmed stored (one query for many files)."""
+        marks = ", ".join("?" * len(sop_keys))
+        query = f"SELECT sop_key FROM confirmed WHERE sop_key IN ({marks})"  # noqa: S608
+        return {str(r[0]) for r in self.conn.execute(query, sop_keys)}
 
     def put_file_states(self, facility_id: str, rows: Iterable[tuple[str, FileState]]) -> None:
         """Record many decisions in one transaction (a cache: losing them costs only parsing)."""
@@ -311,7 +357,7 @@ class Journal:
     def _put_file(self, facility_id: str, file_key: str, s: FileState) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO files (facility_id, file_key, size, mtime_ns, state, reason, "
-            "study_key, sop_key, rule_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "study_key, sop_key, rule_digest, header) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 facility_id,
                 file_key,
@@ -322,6 +368,7 @@ class Journal:
                 s.study_key,
                 s.sop_key,
                 s.rule_digest,
+                s.header,
             ),
         )
 
@@ -388,6 +435,10 @@ class Journal:
         if facility_id is not None:
             query, args = query + " WHERE facility_id = ?", (facility_id,)
         return list(self.conn.execute(query + " ORDER BY started, visit_id", args))
+
+
+def _header_aad(facility_id: str, file_key: str) -> bytes:
+    return f"header\0{facility_id}\0{file_key}".encode()
 
 
 def _visit_aad(bundle_id: str) -> bytes:

@@ -87,5 +87,11 @@ JOURNAL_MIGRATIONS = [
     CREATE INDEX files_sop ON files(sop_key)
     """,
     ),
+    (
+        "journal-0003-selected-headers",
+        """
+    ALTER TABLE files ADD COLUMN header BLOB
+    """,
+    ),
 ]
 MIGRATIONS = [*JOURNAL_MIGRATIONS, *LOG_MIGRATIONS]

@@ -13,16 +13,17 @@ so a changed rule or flag file re-examines the files it could now select.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Protocol
 
 from common.bundle.writer import hash_file
 from common.dicomhdr import HeaderError, InstanceHeader, TagRef, read_header_values
+from common.errors import KeyFileError
 from common.progress import NoProgress, Progress
-from courier.core.journal import CARRIED, NOT_SELECTED, SKIPPED, FileState, Journal
+from courier.core.journal import CARRIED, NOT_SELECTED, SELECTED, SKIPPED, FileState, Journal
 from courier.core.selection import SelectionRule, header_values
 from courier.core.source import SourceFile, walk_folder
 
@@ -31,6 +32,9 @@ AGE_OVERHEAD = 512
 _FLUSH_EVERY = 500
 _READERS = 4  # threads reading headers ahead of the walk
 _LOOKAHEAD = 64  # files walked ahead of the decisions
+_CHUNK = 256  # files whose recorded decisions are looked up in one query
+# A kept header is a list of values in this order (checked when read back).
+_HEADER_FIELDS = ",".join(f.name for f in fields(InstanceHeader))
 
 HeaderReader = Callable[..., tuple[InstanceHeader, dict[str, str]]]
 
@@ -164,23 +168,28 @@ def plan_folder(
     buffer = _StateBuffer(journal, facility_id)
     first_seen: dict[str, Candidate] = {}
     tags = rule.tags()
+    known = _Known(journal, facility_id, digest)
     progress.phase("scan", None)
     pending: deque[tuple[SourceFile, str, _Job]] = deque()
     with ThreadPoolExecutor(_READERS, "scan-read") as pool:
-        for file in walk_folder(root):
-            plan.files_seen += 1
-            progress.advance(1, nbytes=file.size)
-            if file.error:
-                pending.append((file, "", Skipped(file.relpath, file.error)))
-                continue
-            file_key = journal.file_key(facility_id, file.relpath)
-            decided = _decided_before(journal, plan, facility_id, file, file_key, digest)
-            job = pool.submit(_parse, reader, file.path, tags) if decided is False else decided
-            pending.append((file, file_key, job))
-            while len(pending) > _LOOKAHEAD or (pending and _ready(pending[0][2])):
-                _decide(journal, plan, buffer, first_seen, rule, digest, *pending.popleft())
+        for chunk in _chunks(walk_folder(root), _CHUNK):
+            keys = [journal.file_key(facility_id, file.relpath) for file in chunk]
+            states = journal.file_states(facility_id, keys)
+            known.look_up(states.values())
+            for file, file_key in zip(chunk, keys, strict=True):
+                plan.files_seen += 1
+                progress.advance(1, nbytes=file.size)
+                if file.error:
+                    pending.append((file, "", Skipped(file.relpath, file.error)))
+                    continue
+                decided = _decided_before(known, plan, file, file_key, states.get(file_key))
+                if decided is False:
+                    decided = pool.submit(_parse, reader, file.path, tags)
+                pending.append((file, file_key, decided))
+                while len(pending) > _LOOKAHEAD or (pending and _ready(pending[0][2])):
+                    _decide(known, plan, buffer, first_seen, rule, *pending.popleft())
         while pending:
-            _decide(journal, plan, buffer, first_seen, rule, digest, *pending.popleft())
+            _decide(known, plan, buffer, first_seen, rule, *pending.popleft())
     buffer.flush()
     return plan
 
@@ -190,6 +199,52 @@ class _Parsed:
     header: InstanceHeader | None
     extra: dict[str, str]
     reason: str = ""
+    selected: bool = False  # already known selected under this rule (from the journal)
+    keys: tuple[str, str] | None = None  # (sop key, study key) when known
+    carried: bool = True  # False when known not carried nor confirmed (no need to ask)
+
+
+class _Known:
+    """What the journal knows, looked up once per walk rather than once per file."""
+
+    def __init__(self, journal: Journal, facility_id: str, digest: str) -> None:
+        self.journal, self.facility_id, self.digest = journal, facility_id, digest
+        self.carried: set[str] = set()  # of the current chunk's selected files
+        self.confirmed: set[str] = set()  # of the current chunk's carried files
+
+    def look_up(self, states: Iterable[FileState]) -> None:
+        """Which instances of a chunk's recorded files are carried or confirmed (two queries
+        per chunk, and memory for one chunk only, however long the journal's history)."""
+        selected, carried = [], []
+        for state in states:
+            if state.sop_key is not None:
+                if state.state == SELECTED:
+                    selected.append(state.sop_key)
+                elif state.state == CARRIED:
+                    carried.append(state.sop_key)
+        self.carried = self.journal.carried_among(selected) if selected else set()
+        self.confirmed = self.journal.confirmed_among(carried) if carried else set()
+
+    def selected(self, file_key: str, state: FileState) -> _Parsed | None:
+        """A selected file's header from the journal (None if it does not open: parse)."""
+        if state.header is None or state.sop_key is None or state.study_key is None:
+            return None
+        try:
+            fields, values, extra = self.journal.open_header(
+                self.facility_id, file_key, state.header
+            )
+        except (KeyFileError, ValueError):
+            return None
+        if fields != _HEADER_FIELDS:  # written by a version with other header fields
+            return None
+        header = InstanceHeader(*values)
+        keys = (state.sop_key, state.study_key)
+        carried = state.sop_key in self.carried
+        return _Parsed(header, dict(extra), selected=True, keys=keys, carried=carried)
+
+    def seal(self, file_key: str, header: InstanceHeader, extra: dict[str, str]) -> bytes:
+        doc = [_HEADER_FIELDS, list(astuple(header)), extra]
+        return self.journal.seal_header(self.facility_id, file_key, doc)
 
 
 def _parse(reader: HeaderReader, path: Path, tags: Sequence[TagRef]) -> _Parsed:
@@ -200,9 +255,9 @@ def _parse(reader: HeaderReader, path: Path, tags: Sequence[TagRef]) -> _Parsed:
     return _Parsed(header, extra)
 
 
-# What is known of a walked file: its header being read, or decided already (True), or to be
-# listed as skipped.
-_Job = Future[_Parsed] | Skipped | bool
+# What is known of a walked file: its header being read, or known from the journal (selected
+# before), or decided already (True), or to be listed as skipped.
+_Job = Future[_Parsed] | _Parsed | Skipped | bool
 
 
 def _ready(job: _Job) -> bool:
@@ -210,40 +265,45 @@ def _ready(job: _Job) -> bool:
 
 
 def _decide(
-    journal: Journal,
+    known: _Known,
     plan: Plan,
     buffer: _StateBuffer,
     first_seen: dict[str, Candidate],
     rule: SelectionRule,
-    digest: str,
     file: SourceFile,
     file_key: str,
     job: _Job,
 ) -> None:
     """Take the decision about one file of the walk, in walk order (so the skipped list keeps
-    that order): *job* is its header being read, or a decision taken without parsing."""
+    that order): *job* is its header being read, or what is known without parsing."""
     if isinstance(job, Skipped):
         plan.skipped.append(job)
         return
-    if not isinstance(job, Future):
+    if isinstance(job, bool):
         return
-    plan.parsed += 1
-    parsed = job.result()
-    if parsed.header is None:
-        plan.skipped.append(Skipped(file.relpath, parsed.reason))
-        buffer.put(file_key, FileState(file.size, file.mtime_ns, SKIPPED, parsed.reason))
+    if isinstance(job, Future):
+        plan.parsed += 1
+        job = job.result()
+    if job.header is None:
+        plan.skipped.append(Skipped(file.relpath, job.reason))
+        buffer.put(file_key, FileState(file.size, file.mtime_ns, SKIPPED, job.reason))
         return
-    header, extra = parsed.header, parsed.extra
-    sop_key = journal.uid_key("sop", header.sop_instance_uid)
-    study_key = journal.uid_key("study", header.study_instance_uid)
+    header, extra = job.header, job.extra
+    if job.keys is not None:
+        sop_key, study_key = job.keys
+    else:
+        sop_key = known.journal.uid_key("sop", header.sop_instance_uid)
+        study_key = known.journal.uid_key("study", header.study_instance_uid)
     plan.dicom_bytes += file.size
     plan.study_bytes[study_key] += file.size
-    if not rule.selects({**header_values(header), **extra}):
+    if not job.selected and not rule.selects({**header_values(header), **extra}):
         plan.not_selected += 1
-        state = FileState(file.size, file.mtime_ns, NOT_SELECTED, None, study_key, sop_key, digest)
+        state = FileState(
+            file.size, file.mtime_ns, NOT_SELECTED, None, study_key, sop_key, known.digest
+        )
         buffer.put(file_key, state)
         return
-    candidate = _candidate(journal, plan, file, header, file_key, sop_key, study_key)
+    candidate = _candidate(known, plan, file, header, file_key, sop_key, study_key, job.carried)
     if candidate is None:
         state = FileState(file.size, file.mtime_ns, CARRIED, None, study_key, sop_key)
         buffer.put(file_key, state)
@@ -254,52 +314,66 @@ def _decide(
         plan.skipped.append(Skipped(file.relpath, f"the same instance as {first}: taken once"))
         return
     plan.candidates.append(candidate)
+    if not job.selected:  # keep the header: the pull after this scan need not parse again
+        sealed = known.seal(file_key, header, extra)
+        state = FileState(
+            file.size, file.mtime_ns, SELECTED, None, study_key, sop_key, known.digest, sealed
+        )
+        buffer.put(file_key, state)
+
+
+def _chunks(files: Iterator[SourceFile], size: int) -> Iterator[list[SourceFile]]:
+    chunk: list[SourceFile] = []
+    for file in files:
+        chunk.append(file)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _decided_before(
-    journal: Journal,
-    plan: Plan,
-    facility_id: str,
-    file: SourceFile,
-    file_key: str,
-    digest: str,
-) -> Skipped | bool:
-    """Account for an unchanged file from its recorded decision, without opening it: False
-    when it must be parsed, else True, or what to list it as when it was skipped."""
-    known = journal.file_state(facility_id, file_key)
-    if known is None or (known.size, known.mtime_ns) != (file.size, file.mtime_ns):
+    known: _Known, plan: Plan, file: SourceFile, file_key: str, state: FileState | None
+) -> _Job:
+    """Account for an unchanged file from its recorded decision (*state*), without opening
+    it: False when it must be parsed, else what is known of it."""
+    if state is None or (state.size, state.mtime_ns) != (file.size, file.mtime_ns):
         return False
-    if known.state == SKIPPED:
-        return Skipped(file.relpath, str(known.reason))
-    if known.state == NOT_SELECTED and known.rule_digest != digest:
+    if state.state == SKIPPED:
+        return Skipped(file.relpath, str(state.reason))
+    if state.state in (NOT_SELECTED, SELECTED) and state.rule_digest != known.digest:
         return False
+    if state.state == SELECTED:
+        return known.selected(file_key, state) or False
     plan.dicom_bytes += file.size
-    if known.study_key:
-        plan.study_bytes[known.study_key] += file.size
-    if known.state == NOT_SELECTED:
+    if state.study_key:
+        plan.study_bytes[state.study_key] += file.size
+    if state.state == NOT_SELECTED:
         plan.not_selected += 1
     else:
         plan.already_carried += 1
-        plan.confirmed += bool(known.sop_key and journal.is_confirmed(known.sop_key))
+        plan.confirmed += bool(state.sop_key and state.sop_key in known.confirmed)
     return True
 
 
 def _candidate(
-    journal: Journal,
+    known: _Known,
     plan: Plan,
     file: SourceFile,
     header: InstanceHeader,
     file_key: str,
     sop_key: str,
     study_key: str,
+    maybe_carried: bool,
 ) -> Candidate | None:
     """The candidate for a selected file, or None when its exact bytes were carried before."""
-    carried = journal.carried_sha256(sop_key)
+    carried = known.journal.carried_sha256(sop_key) if maybe_carried else set()
     if not carried:
         return Candidate(file, header, file_key, sop_key, study_key, changed=False)
     if hash_file(file.path)[0] in carried:
         plan.already_carried += 1
-        plan.confirmed += journal.is_confirmed(sop_key)
+        plan.confirmed += known.journal.is_confirmed(sop_key)
         return None
     return Candidate(file, header, file_key, sop_key, study_key, changed=True)
 

@@ -47,4 +47,5 @@ def test_scanning_twice_decides_the_same(device: UnlockedDevice, small_terminal:
     second = scan(device, settings(small_terminal.root), NOW)
     assert first.to_dict()["studies"] == second.to_dict()["studies"]
     assert first.plan.not_selected == second.plan.not_selected
-    assert second.plan.parsed == len(second.plan.candidates)  # only the still-wanted files
+    assert len(second.plan.candidates) == len(first.plan.candidates)
+    assert second.plan.parsed == 0  # the still-wanted files' headers are kept (sealed)

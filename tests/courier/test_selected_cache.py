@@ -1,0 +1,76 @@
+"""Selected files' headers are kept sealed in the journal: a scan, then a pull, parse once."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+
+from center.core.archive import CenterKeys
+from common.dicomhdr import read_header_values
+from courier.core import plan as plan_module
+from courier.core.device import UnlockedDevice
+from courier.core.drive import Drive
+from courier.core.pull import pull
+from courier.core.scan import scan
+from tests.conftest import NOW, Terminal
+from tests.courier.conftest import a_instances, decrypt_bundle, sealed_bundles, settings
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every file whose header the planner parses."""
+    seen: list[str] = []
+
+    def counting(path: Any, tags: Any) -> Any:
+        seen.append(str(path))
+        return read_header_values(path, tags)
+
+    monkeypatch.setattr(plan_module, "read_header_values", counting)
+    return seen
+
+
+def test_a_pull_after_a_scan_parses_nothing_again(
+    device: UnlockedDevice,
+    drive: Drive,
+    small_terminal: Terminal,
+    parses: list[str],
+    center_keys: CenterKeys,
+) -> None:
+    """The pull takes the scan's decisions and headers from the journal and carries every A
+    instance, right."""
+    scan(device, settings(small_terminal.root), NOW)
+    parsed_by_scan = len(parses)
+    result = pull(device, settings=settings(small_terminal.root), drive=drive, now=NOW)
+    assert parsed_by_scan > 0 and len(parses) == parsed_by_scan
+    assert result.plan.parsed == 0
+    [bundle] = sealed_bundles(drive.root)
+    objects = decrypt_bundle(bundle, center_keys.identity)
+    assert {uid: copies[0] for uid, copies in objects.items()} == a_instances(small_terminal)
+
+
+def test_a_changed_rule_parses_the_selected_files_again(
+    device: UnlockedDevice, small_terminal: Terminal, parses: list[str]
+) -> None:
+    """A decision taken under another rule is not reused: every file is read again."""
+    scan(device, settings(small_terminal.root), NOW)
+    before = len(parses)
+    result = scan(device, settings(small_terminal.root, rule="StudyID:1"), NOW)
+    assert result.plan.parsed == before == len(parses) - before
+
+
+def test_a_kept_header_that_does_not_open_is_parsed_again(
+    device: UnlockedDevice, small_terminal: Terminal, parses: list[str]
+) -> None:
+    """A damaged sealed header is not trusted: that file is parsed again, and the scan says
+    the same as before."""
+    first = scan(device, settings(small_terminal.root), NOW)
+    conn = sqlite3.connect(device.device.home.journal)
+    with conn:
+        conn.execute("UPDATE files SET header = zeroblob(64) WHERE header IS NOT NULL")
+    conn.close()
+    before = len(parses)
+    second = scan(device, settings(small_terminal.root), NOW)
+    assert len(parses) - before == len(first.plan.candidates) > 0
+    assert second.to_dict()["studies"] == first.to_dict()["studies"]
