@@ -175,12 +175,19 @@ def measure(
     prepare: Callable[[], None],
     argv: Callable[[], Sequence[str]],
     env: dict[str, str] | None = None,
+    *,
+    cold: bool = True,
 ) -> Measurement:
-    """Repeat (prepare, run) *repeat* times; prepare is not timed."""
+    """Repeat (prepare, run) *repeat* times; prepare is not timed. Each run starts with the
+    page cache dropped, unless *cold* is False (then one untimed run warms it first)."""
     result = Measurement(name, units=units, unit_name=unit_name)
+    if not cold:
+        prepare()
+        run_timed(argv(), env=env)
     for _ in range(repeat):
         prepare()
-        drop_caches()
+        if cold:
+            drop_caches()
         result.runs.append(run_timed(argv(), env=env))
     return result
 
