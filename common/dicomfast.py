@@ -18,6 +18,7 @@ returns None, and the caller takes the pydicom path, which also gives the reason
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Sequence
@@ -93,15 +94,19 @@ def wanted_tags(keywords: Sequence[str]) -> dict[str, int] | None:
     return tags
 
 
-def read_fast(path: Path, wanted: set[int]) -> dict[int, str] | None:
+def read_fast(source: Path | bytes, wanted: set[int]) -> dict[int, str] | None:
     """The text of each *wanted* element ('' when absent) as pydicom gives it, or None when
-    the file is not an ordinary one (the caller then reads it with pydicom).
+    the file (or the bytes of one) is not an ordinary one (the caller then reads it with
+    pydicom).
 
     The transfer syntax and media storage SOP class are returned under their tags too.
     """
     try:
-        with path.open("rb", buffering=0) as fh:
-            raw, meta = _scan(fh, wanted)
+        if isinstance(source, bytes):
+            raw, meta = _scan(io.BytesIO(source), len(source), wanted)
+        else:
+            with source.open("rb", buffering=0) as fh:
+                raw, meta = _scan(fh, os.fstat(fh.fileno()).st_size, wanted)
     except (_Unsure, StructureError, OSError):
         return None
     try:
@@ -110,8 +115,7 @@ def read_fast(path: Path, wanted: set[int]) -> dict[int, str] | None:
         return None
 
 
-def _scan(fh: BinaryIO, wanted: set[int]) -> tuple[dict[int, bytes], dict[int, str]]:
-    size = os.fstat(fh.fileno()).st_size
+def _scan(fh: BinaryIO, size: int, wanted: set[int]) -> tuple[dict[int, bytes], dict[int, str]]:
     window = _Window(fh, size)
     if window.get(128, 4) != b"DICM":
         raise _Unsure

@@ -18,6 +18,7 @@ and every refusal, go through pydicom.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import warnings
@@ -199,7 +200,7 @@ def _as_text(value: object) -> str:
     return str(value).strip()
 
 
-def read_header(source: Path | BinaryIO) -> InstanceHeader:
+def read_header(source: Path | BinaryIO | bytes) -> InstanceHeader:
     """Parse the header of one Part 10 file; raise :class:`HeaderError` if it is not usable."""
     return read_header_values(source, ())[0]
 
@@ -209,20 +210,25 @@ _REQUIRED = ("sop_instance_uid", "sop_class_uid", "study_instance_uid")
 
 
 def read_header_values(
-    source: Path | BinaryIO, extra: Sequence[TagRef]
+    source: Path | BinaryIO | bytes, extra: Sequence[TagRef]
 ) -> tuple[InstanceHeader, dict[str, str]]:
     """The header, the values of the *extra* elements (by :attr:`TagRef.key`), structure checked.
 
-    Raises :class:`HeaderError` for anything that is not a whole, usable DICOM instance.
+    *source* is a file, an open binary stream, or a whole file's bytes. Raises
+    :class:`HeaderError` for anything that is not a whole, usable DICOM instance.
     """
-    if isinstance(source, Path):
+    if isinstance(source, Path | bytes):
         fast = _read_fast(source, extra)
         if fast is not None:
             return fast
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
     return read_header_values_pydicom(source, extra)
 
 
-def _read_fast(path: Path, extra: Sequence[TagRef]) -> tuple[InstanceHeader, dict[str, str]] | None:
+def _read_fast(
+    source: Path | bytes, extra: Sequence[TagRef]
+) -> tuple[InstanceHeader, dict[str, str]] | None:
     """The fast path's answer, or None when it declines (see :mod:`common.dicomfast`)."""
     if _HEADER_TAGS is None or any(not ref.keyword for ref in extra):
         return None
@@ -230,7 +236,7 @@ def _read_fast(path: Path, extra: Sequence[TagRef]) -> tuple[InstanceHeader, dic
     if extra_tags is None:
         return None
     tags = {**_HEADER_TAGS, **extra_tags}
-    values = dicomfast.read_fast(path, set(tags.values()))
+    values = dicomfast.read_fast(source, set(tags.values()))
     if values is None:
         return None
     fields = {name: values[tags[keyword]] for name, keyword in HEADER_KEYWORDS.items()}
