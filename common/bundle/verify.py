@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +23,8 @@ from common.crypto import fingerprint, verify_signature
 from common.errors import BundleDamaged, BundleFormatUnsupported
 
 _T = TypeVar("_T")
+_HASHERS = 3  # payload files read and hashed at once
+_AHEAD = 16  # files hashed ahead of the one being checked
 
 # Defect kinds, stable strings used in reports, JSON output and tests.
 UNSIGNED = "unsigned"
@@ -195,25 +199,53 @@ def _check_payload(
         )
     for relpath in sorted(present - manifest.keys()):
         report.defects.append(Defect(EXTRA, relpath, "not in the manifest"))
-    for relpath, digest in sorted(manifest.items()):
+    with ThreadPoolExecutor(_HASHERS, "verify-hash") as pool:
+        for relpath, digest, hashed in _hashed(pool, bundle_dir, sorted(manifest.items())):
+            _check_object(report, relpath, digest, hashed, present, sizes, on_object)
+
+
+def _hashed(
+    pool: ThreadPoolExecutor, bundle_dir: Path, listed: list[tuple[str, str]]
+) -> Iterator[tuple[str, str, Future[tuple[str, int]] | None]]:
+    """Each listed object with its hash being computed (a few ahead, in listing order; None
+    for one that is missing or a link): reading and hashing release the GIL, so the threads
+    overlap the disk and both cores."""
+    window: deque[tuple[str, str, Future[tuple[str, int]] | None]] = deque()
+    for relpath, digest in listed:
         path = bundle_dir / relpath
-        if relpath not in present:
-            report.defects.append(Defect(MISSING, relpath))
-            continue
-        if path.is_symlink():
-            report.defects.append(Defect(ALTERED, relpath, "a symbolic link, not a file"))
-            continue
-        actual, size = hash_file(path)
-        if on_object is not None:
-            on_object(size)
-        if actual == digest:
-            continue
-        expected_size = sizes.get(relpath)
-        if expected_size is not None and size < expected_size:
-            detail = f"{size} of {expected_size} bytes"
-            report.defects.append(Defect(TRUNCATED, relpath, detail))
-        else:
-            report.defects.append(Defect(ALTERED, relpath, "content differs from the manifest"))
+        job = None if not path.is_file() or path.is_symlink() else pool.submit(hash_file, path)
+        window.append((relpath, digest, job))
+        if len(window) > _AHEAD:
+            yield window.popleft()
+    yield from window
+
+
+def _check_object(
+    report: VerifyReport,
+    relpath: str,
+    digest: str,
+    hashed: Future[tuple[str, int]] | None,
+    present: set[str],
+    sizes: dict[str, int],
+    on_object: Callable[[int], None] | None,
+) -> None:
+    path = report.bundle_dir / relpath
+    if relpath not in present:
+        report.defects.append(Defect(MISSING, relpath))
+        return
+    if path.is_symlink() or hashed is None:
+        report.defects.append(Defect(ALTERED, relpath, "a symbolic link, not a file"))
+        return
+    actual, size = hashed.result()
+    if on_object is not None:
+        on_object(size)
+    if actual == digest:
+        return
+    expected_size = sizes.get(relpath)
+    if expected_size is not None and size < expected_size:
+        report.defects.append(Defect(TRUNCATED, relpath, f"{size} of {expected_size} bytes"))
+    else:
+        report.defects.append(Defect(ALTERED, relpath, "content differs from the manifest"))
 
 
 def _read_listing(
