@@ -212,6 +212,15 @@ def decrypt_bytes(data: bytes, identity: str) -> bytes:
         raise DecryptError("an encrypted file could not be decrypted with the archive key") from exc
 
 
+def decrypt_object_bytes(data: bytes, identity: str, name: str) -> bytes:
+    """Decrypt a whole object read into memory (nothing of a damaged one is kept: no partial
+    plaintext on disk); DecryptError says why, as :func:`decrypt_file_to` does."""
+    try:
+        return bytes(pyrage.decrypt(data, [_identity(identity)]))
+    except pyrage.DecryptError as exc:
+        raise DecryptError(f"object {name} failed to decrypt: {exc}") from exc
+
+
 class _HashingSink:
     def __init__(self, sink: BinaryIO) -> None:
         self._sink = sink

@@ -50,7 +50,7 @@ def store_object(
     take it.
     """
     if archive.store.exists(entry.sha256):
-        return _check_header(archive.store.path(entry.sha256), entry)
+        return check_header(archive.store.path(entry.sha256), entry)
     tmp = archive.paths.tmp / f"{secrets.token_hex(8)}.tmp-partial"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -81,12 +81,14 @@ def store_object(
 def _check(tmp: Path, entry: IndexEntry, digest: str) -> str | None:
     if digest != entry.sha256:
         return "decrypts to other bytes than the index promises (sha256 mismatch)"
-    return _check_header(tmp, entry)
+    return check_header(tmp, entry)
 
 
-def _check_header(path: Path, entry: IndexEntry) -> str | None:
+def check_header(source: Path | bytes, entry: IndexEntry) -> str | None:
+    """Why the instance in *source* (a file, or its bytes) is not the one *entry* names, or
+    None when it is."""
     try:
-        header = read_header(path)
+        header = read_header(source)
     except HeaderError as exc:
         return f"is not readable DICOM: {exc.reason}"
     for name, label in _CHECKED:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from center.core import audit, quarantine
 from center.core.cataloging import catalog_bundle
 from center.core.courierlog import CourierLogCheck, check_courier_log, record_positions
-from center.core.decrypt import storage_error, store_object
+from center.core.decrypt import storage_error
 from center.core.devices import active_recipients, require_active
 from center.core.importreport import (
     ALREADY,
@@ -44,6 +44,7 @@ from center.core.lock import maintenance_lock
 from center.core.outbox import RETURNS, push_outbox, read_confirmations
 from center.core.screening import check_index, screen
 from center.core.storage_receipts import build_document, finish_receipts, record_receipt
+from center.core.storing import store_objects
 from common.bundle import format as fmt
 from common.bundle.reader import BundleIndex, IndexEntry, open_index, read_reception
 from common.bundle.verify import verify_bundle
@@ -301,20 +302,10 @@ class _Intake:
         self, bundle_dir: Path, index: BundleIndex, info: fmt.BagInfo, damaged: dict[str, str]
     ) -> tuple[set[int], list[quarantine.Rejected]]:
         self.progress.phase("import", info.object_count)
-        stored: set[int] = set()
-        rejected = []
-        for entry in index:
-            reason = damaged.get(entry.path)
-            # Damaged on the drive, but the archive already holds the bytes the index promises.
-            if reason is None or self.archive.store.exists(entry.sha256):
-                problem = store_object(self.archive, self.keys.identity, bundle_dir, entry)
-                reason = None if problem is None else f"object {problem}"
-            if reason is None:
-                stored.add(entry.seq)
-            else:
-                rejected.append(quarantine.Rejected(entry.path, entry.seq, reason))
-            self.progress.advance(1, nbytes=entry.size)
-        return stored, rejected
+        # Damaged on the drive, an object is still stored when the archive holds its bytes.
+        return store_objects(
+            self.archive, self.keys.identity, bundle_dir, index, damaged, self.progress
+        )
 
     def _commit(
         self,

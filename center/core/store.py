@@ -10,12 +10,20 @@ store with object lock can stand behind it later (DESIGN.md s7).
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from common.errors import ArchiveFull, StorageError
 from common.fsio import fsync_dir
+
+
+def _storage_error(exc: OSError, what: str) -> StorageError:
+    name = f"object {what[:12]}" if len(what) == 64 else what
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ArchiveFull(f"the archive's disk is full ({name})")
+    return StorageError(f"cannot store {name}: {exc.strerror}")
 
 
 class ObjectStore:
@@ -49,10 +57,40 @@ class ObjectStore:
             final.chmod(0o444)
             fsync_dir(final.parent)
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise ArchiveFull(f"the archive's disk is full (object {sha256[:12]})") from exc
-            raise StorageError(f"cannot store object {sha256[:12]}: {exc.strerror}") from exc
+            raise _storage_error(exc, sha256) from exc
         return True
+
+    def place(self, tmp: Path, sha256: str) -> list[Path]:
+        """Rename the fsynced temporary file *tmp* into place as *sha256*, like
+        :meth:`put_file` but without the directory fsyncs: it returns the directories whose
+        entries changed, which the caller must pass to :meth:`sync_dirs` before anything
+        refers to the object (a batch of objects then shares them)."""
+        final = self.path(sha256)
+        try:
+            if final.is_file():
+                tmp.unlink()
+                return []
+            changed = [final.parent]
+            if not final.parent.is_dir():
+                if not final.parent.parent.is_dir():
+                    changed.append(final.parent.parent.parent)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                changed.append(final.parent.parent)
+            tmp.replace(final)
+            final.chmod(0o444)
+        except OSError as exc:
+            raise _storage_error(exc, sha256) from exc
+        return changed
+
+    def sync_dirs(self, dirs: Iterable[Path], *, threads: int = 8) -> None:
+        """fsync *dirs*, several at once: the file system commits concurrent directory
+        fsyncs together (one journal commit for many)."""
+        unique = sorted(set(dirs))
+        try:
+            with ThreadPoolExecutor(threads, "store-dirsync") as pool:
+                list(pool.map(fsync_dir, unique))
+        except OSError as exc:
+            raise _storage_error(exc, "directories") from exc
 
     def remove(self, sha256: str) -> int | None:
         """Delete object *sha256*; its size, or None if it was not there.

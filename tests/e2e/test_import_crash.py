@@ -133,7 +133,7 @@ def _count(env: dict[str, str], drive: Path) -> tuple[list[str], list[int]]:
     ops: list[str] = []
     after_put: list[int] = []
     real_write, real_fsync, real_replace, real_rename = os.write, os.fsync, os.replace, os.rename
-    real_put = ObjectStore.put_file
+    real_place = ObjectStore.place
 
     def counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -148,17 +148,17 @@ def _count(env: dict[str, str], drive: Path) -> tuple[list[str], list[int]]:
         ops.append("write")
         return real_write(fd, data)
 
-    def put(store: ObjectStore, tmp: Path, sha256: str) -> bool:
-        done = real_put(store, tmp, sha256)
+    def place(store: ObjectStore, tmp: Path, sha256: str) -> list[Path]:
+        changed = real_place(store, tmp, sha256)
         after_put.append(len(ops))
-        return done
+        return changed
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(os, "write", write)
         mp.setattr(os, "fsync", counted("fsync", real_fsync))
         mp.setattr(os, "replace", counted("replace", real_replace))
         mp.setattr(os, "rename", counted("rename", real_rename))
-        mp.setattr(ObjectStore, "put_file", put)
+        mp.setattr(ObjectStore, "place", place)
         _import(env, drive)
     return ops, after_put
 

@@ -1,0 +1,325 @@
+"""Storing a bundle's objects in the archive: reading, decryption, checks and writes overlapped.
+
+Every object gets the checks and the order of :func:`center.core.decrypt.store_object`: one the
+store already holds is checked by its header against the index; any other is decrypted, its
+size, sha256 and header checked against the index, written to a temporary file in the
+archive's ``tmp/`` (checked writes), fsynced and renamed into ``objects/ab/cd/<sha256>``; a
+failure of the archive's disk stops everything (ArchiveFull, StorageError), a bad object is
+rejected with its reason. What this module changes is the scheduling:
+
+* two reader threads look each object up in the store and, when it is not there, read its
+  ciphertext whole (objects up to :data:`SMALL_OBJECT`; a bigger one is streamed through
+  ``store_object`` itself);
+* the calling thread decrypts in memory (pyrage holds the GIL: the serial part); nothing of an
+  object that fails to decrypt reaches the disk;
+* two checker threads hash and header-check each plaintext;
+* ONE writer thread writes the accepted objects in index order, each to its temporary file,
+  starting its write-back at once, and fsyncs and renames each :data:`LAG` objects later
+  (by then the device has mostly written it: the fsync waits little, and the device always
+  has several files in flight). One thread doing every write, fsync and rename in order
+  keeps the sequence of disk operations the same from run to run;
+* the directories the renames touched are fsynced together at the end (DESIGN.md s6: objects
+  first), before this returns: the caller's catalog transaction still comes after every
+  object is durable, and a crash before it leaves at most unreferenced objects.
+
+Memory held at once is bounded: :data:`READ_AHEAD` bytes of ciphertext, :data:`WRITE_BEHIND`
+bytes of plaintext (plus one object beyond each bound).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import queue
+import secrets
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from center.core import quarantine
+from center.core.decrypt import check_header, storage_error, store_object
+from common.bundle.reader import IndexEntry
+from common.crypto import decrypt_object_bytes
+from common.errors import DecryptError, StorageError
+from common.fsio import finish_new_file, start_new_file
+from common.progress import Progress
+
+if TYPE_CHECKING:
+    from center.core.archive import Archive
+
+SMALL_OBJECT = 32 << 20  # decrypted in memory up to this size, streamed beyond
+READ_AHEAD = 48 << 20  # ciphertext read ahead of the decryption
+WRITE_BEHIND = 96 << 20  # plaintext decrypted, waiting to be checked and written
+LAG = 8  # objects written ahead of the one being fsynced
+READERS = CHECKERS = 2
+
+# What one object came to: None when stored, else why it was rejected (as the import reports
+# it); and the directories its rename touched.
+_Done = tuple[str | None, list[Path]]
+_Outcome = Future[_Done] | _Done
+
+
+def _problem(reason: str | None) -> _Done:
+    return (None if reason is None else f"object {reason}"), []
+
+
+class _Writer:
+    """The one thread writing objects into the store, in the order they are handed to it.
+
+    Objects wait :data:`LAG` places for their fsync while more are coming; when the queue runs
+    dry, the thread finishes every waiting one (so nothing waits on an object nobody follows).
+    """
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.lagging: deque[tuple[IndexEntry, Path, int, Future[_Done]]] = deque()
+        self.failed: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="store-write", daemon=True)
+        self.thread.start()
+
+    def submit(self, entry: IndexEntry, plain: bytes, checked: Future[str | None]) -> Future[_Done]:
+        done: Future[_Done] = Future()
+        self.queue.put((entry, plain, checked, done))
+        return done
+
+    def flush(self) -> None:
+        """Wait until every object handed over is fsynced and renamed (raises its error)."""
+        barrier: Future[_Done] = Future()
+        self.queue.put((None, b"", None, barrier))
+        barrier.result()
+
+    def close(self) -> None:
+        """Stop the thread (after what it was given); remove what a failure left half-done."""
+        self.queue.put(None)
+        self.thread.join()
+        for _entry, tmp, fd, done in self.lagging:  # only after a failure
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            if not done.done():
+                done.set_exception(self.failed or RuntimeError("the writer stopped"))
+
+    def _run(self) -> None:
+        while True:
+            try:
+                job = self.queue.get_nowait()
+            except queue.Empty:
+                self._guarded(lambda: self._drain(0), None)
+                job = self.queue.get()
+            if job is None:
+                return
+            self._guarded(functools.partial(self._handle, *job), job[3])
+
+    def _guarded(self, action: Callable[[], None], done: Future[_Done] | None) -> None:
+        """Run *action*; whatever it raises goes to the waiting futures, where the importing
+        thread re-raises it (a writer thread dying silently would leave it waiting forever)."""
+        try:
+            action()
+        except BaseException as exc:  # noqa: BLE001 - handed over and re-raised, not swallowed
+            self._fail(done, exc)
+
+    def _handle(
+        self,
+        entry: IndexEntry | None,
+        plain: bytes,
+        checked: Future[str | None] | None,
+        done: Future[_Done],
+    ) -> None:
+        if self.failed is not None:
+            done.set_exception(self.failed)
+        elif entry is None:  # a barrier
+            self._drain(0)
+            if self.failed is None:
+                done.set_result((None, []))
+            else:
+                done.set_exception(self.failed)
+        elif checked is not None:
+            self._write(entry, plain, checked, done)
+
+    def _write(
+        self, entry: IndexEntry, plain: bytes, checked: Future[str | None], done: Future[_Done]
+    ) -> None:
+        reason = checked.result()
+        if reason is not None:
+            done.set_result(_problem(reason))
+            return
+        tmp = self.archive.paths.tmp / f"{secrets.token_hex(8)}.tmp-partial"
+        try:
+            fd = start_new_file(tmp, plain, mode=0o600)
+        except OSError as exc:
+            self._fail(done, storage_error(exc, f"object {entry.path}"))
+            return
+        self.lagging.append((entry, tmp, fd, done))
+        self._drain(LAG)
+
+    def _drain(self, keep: int) -> None:
+        while len(self.lagging) > keep and self.failed is None:  # after a failure: close()
+            entry, tmp, fd, done = self.lagging.popleft()
+            try:
+                finish_new_file(tmp, fd)
+            except OSError as exc:
+                self._fail(done, storage_error(exc, f"object {entry.path}"))
+                return
+            try:
+                done.set_result((None, self.archive.store.place(tmp, entry.sha256)))
+            except StorageError as exc:
+                tmp.unlink(missing_ok=True)
+                self._fail(done, exc)
+
+    def _fail(self, done: Future[_Done] | None, exc: BaseException) -> None:
+        """Hand the error to every object waiting (the import stops on it)."""
+        self.failed = exc
+        for waiting in [done, *(item[3] for item in self.lagging)]:
+            if waiting is not None and not waiting.done():
+                waiting.set_exception(exc)
+
+
+# A write handed to the writer thread: (entry, plaintext, its check, its outcome); a barrier
+# has no entry.
+_Job = tuple[IndexEntry | None, bytes, Future[str | None] | None, Future[_Done]]
+
+
+class _Pipeline:
+    def __init__(self, archive: Archive, identity: str, bundle_dir: Path) -> None:
+        self.archive, self.identity, self.bundle_dir = archive, identity, bundle_dir
+        self.readers = ThreadPoolExecutor(READERS, "store-read")
+        self.checkers = ThreadPoolExecutor(CHECKERS, "store-check")
+        self.writer = _Writer(archive)
+        self.in_flight: dict[str, Future[_Done]] = {}  # sha256 -> its write (same bytes twice)
+
+    def close(self, *, failed: bool) -> None:
+        for pool in (self.readers, self.checkers):
+            pool.shutdown(wait=True, cancel_futures=failed)
+        self.writer.close()
+
+    def read(self, entry: IndexEntry, damaged: str | None) -> Future[bytes | None]:
+        """Start looking *entry* up in the store and, when it is not there and will be
+        decrypted here, reading its ciphertext (None for an object the store holds)."""
+        big = damaged is not None or entry.size > SMALL_OBJECT
+        return self.readers.submit(self._read, entry, None if big else self.bundle_dir / entry.path)
+
+    def _read(self, entry: IndexEntry, path: Path | None) -> bytes | None:
+        if self.archive.store.exists(entry.sha256):
+            return None
+        return b"" if path is None else path.read_bytes()
+
+    def store(
+        self, entry: IndexEntry, damaged: str | None, looked_up: Future[bytes | None]
+    ) -> _Outcome:
+        """Start storing *entry*: its outcome, or the future of it."""
+        try:
+            ciphertext = looked_up.result()
+        except OSError as exc:  # reading the drive
+            name = Path(entry.path).name
+            detail = f"object {name} failed to decrypt: {exc.strerror or exc}"
+            return _problem(f"does not decrypt with the center key ({detail})")
+        earlier = self.in_flight.get(entry.sha256)
+        if earlier is not None:  # the same bytes again: once written, the store holds them
+            self.writer.flush()
+            earlier.result()
+            ciphertext = None if self.archive.store.exists(entry.sha256) else ciphertext
+        if ciphertext is None:
+            return self.checkers.submit(self._check_stored, entry)
+        if damaged is not None:  # and the archive does not hold these bytes already
+            return damaged, []
+        if entry.size > SMALL_OBJECT:  # streamed, durable on return
+            self.writer.flush()
+            return _problem(store_object(self.archive, self.identity, self.bundle_dir, entry))
+        name = Path(entry.path).name
+        try:
+            plain = decrypt_object_bytes(ciphertext, self.identity, name)
+        except DecryptError as exc:
+            return _problem(f"does not decrypt with the center key ({exc.message})")
+        if len(plain) != entry.size:
+            detail = f"object {entry.path} decrypted to {len(plain)} bytes, index says {entry.size}"
+            return _problem(f"does not decrypt with the center key ({detail})")
+        checked = self.checkers.submit(_check_plain, entry, plain)
+        job = self.writer.submit(entry, plain, checked)
+        self.in_flight[entry.sha256] = job
+        return job
+
+    def _check_stored(self, entry: IndexEntry) -> _Done:
+        return _problem(check_header(self.archive.store.path(entry.sha256), entry))
+
+
+def _check_plain(entry: IndexEntry, plain: bytes) -> str | None:
+    """Why a decrypted object is not what the index promises (None when it is)."""
+    if hashlib.sha256(plain).hexdigest() != entry.sha256:
+        return "decrypts to other bytes than the index promises (sha256 mismatch)"
+    return check_header(plain, entry)
+
+
+def store_objects(
+    archive: Archive,
+    identity: str,
+    bundle_dir: Path,
+    entries: Iterable[IndexEntry],
+    damaged: dict[str, str],
+    progress: Progress,
+) -> tuple[set[int], list[quarantine.Rejected]]:
+    """Store every object of *entries* not damaged on the drive (or already held): the seqs
+    stored, and the objects rejected with their reasons (in index order)."""
+    pipeline = _Pipeline(archive, identity, bundle_dir)
+    results = _Results()
+    failed = True
+    try:
+        reads: deque[tuple[IndexEntry, str | None, Future[bytes | None]]] = deque()
+        ahead = 0
+        todo = iter(entries)
+        while True:
+            while ahead < READ_AHEAD and (entry := next(todo, None)) is not None:
+                reason = damaged.get(entry.path)
+                reads.append((entry, reason, pipeline.read(entry, reason)))
+                ahead += entry.size
+            if not reads:
+                break
+            entry, reason, ciphertext = reads.popleft()
+            ahead -= entry.size
+            results.add(entry, pipeline.store(entry, reason, ciphertext))
+            progress.advance(1, nbytes=entry.size)
+            results.settle(wait=results.held >= WRITE_BEHIND)
+        pipeline.writer.flush()
+        results.settle(wait=True, all_of_them=True)
+        archive.store.sync_dirs(results.touched)
+        failed = False
+    finally:
+        pipeline.close(failed=failed)
+    return results.stored, results.rejected
+
+
+class _Results:
+    """Outcomes collected in index order; *held* counts the bytes still in memory."""
+
+    def __init__(self) -> None:
+        self.pending: deque[tuple[IndexEntry, _Outcome]] = deque()
+        self.stored: set[int] = set()
+        self.rejected: list[quarantine.Rejected] = []
+        self.touched: list[Path] = []
+        self.held = 0
+
+    def add(self, entry: IndexEntry, outcome: _Outcome) -> None:
+        self.pending.append((entry, outcome))
+        self.held += entry.size
+
+    def settle(self, *, wait: bool, all_of_them: bool = False) -> None:
+        """Collect what is ready; with *wait*, wait for the oldest (or, with *all_of_them*,
+        for every one)."""
+        while self.pending:
+            entry, outcome = self.pending[0]
+            if isinstance(outcome, Future):
+                if not (wait or outcome.done()):
+                    return
+                outcome = outcome.result()
+                wait = all_of_them
+            self.pending.popleft()
+            self.held -= entry.size
+            reason, dirs = outcome
+            self.touched += dirs
+            if reason is None:
+                self.stored.add(entry.seq)
+            else:
+                self.rejected.append(quarantine.Rejected(entry.path, entry.seq, reason))

@@ -1,0 +1,84 @@
+"""The storing pipeline: streamed big objects, tight memory bounds, the same bytes twice, a
+write failing part-way."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from center.core import storing
+from center.core.archive import Archive, CenterKeys
+from center.core.importreport import IMPORTED
+from common.errors import ArchiveFull
+from tests.center.intake.conftest import OBJECTS, World, count, run_import, sha256_of
+from tests.center.intake.kit import init_drive, write_bundle
+
+
+def _stored_right(world: World, archive: Archive) -> None:
+    for path in world.files:
+        assert archive.store.path(sha256_of(path)).read_bytes() == path.read_bytes()
+    assert count(archive.conn, "instances") == OBJECTS
+
+
+def test_objects_over_the_in_memory_size_are_streamed_into_the_store(
+    world: World, archive: Archive, keys: CenterKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every object above the in-memory limit, the streaming path stores them all."""
+    monkeypatch.setattr(storing, "SMALL_OBJECT", 16)
+    report = run_import(archive, keys, world.drive)
+    assert [(o.status, o.stored) for o in report.outcomes] == [(IMPORTED, OBJECTS)]
+    _stored_right(world, archive)
+
+
+def test_one_byte_bounds_and_no_lag_still_store_everything(
+    world: World, archive: Archive, keys: CenterKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When every bound is always reached, the pipeline waits for its writer and still stores
+    every object once."""
+    for name, value in (("READ_AHEAD", 1), ("WRITE_BEHIND", 1), ("LAG", 0)):
+        monkeypatch.setattr(storing, name, value)
+    report = run_import(archive, keys, world.drive)
+    assert [(o.status, o.stored) for o in report.outcomes] == [(IMPORTED, OBJECTS)]
+    _stored_right(world, archive)
+
+
+def test_the_same_bytes_twice_in_a_bundle_are_stored_once(
+    world: World, archive: Archive, keys: CenterKeys
+) -> None:
+    """A bundle listing one file twice: the second waits for the first write, finds the bytes
+    in the store, checks their header, and both count as stored."""
+    drive = init_drive(world.root / "twice")
+    first = world.files[0]
+    write_bundle(drive, world.device, world.recipients, [first, first, world.files[1]])
+    report = run_import(archive, keys, drive)
+    assert [(o.status, o.stored, o.quarantined) for o in report.outcomes] == [(IMPORTED, 3, 0)]
+    assert archive.store.path(sha256_of(first)).read_bytes() == first.read_bytes()
+
+
+def test_a_write_failing_midway_stops_the_import_and_leaves_no_temp_file(
+    world: World, archive: Archive, keys: CenterKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC on the fourth object's write: archive-full is raised, no temporary file is left,
+    nothing is cataloged, and the objects already placed are whole."""
+    real_write = os.write
+    calls = {"n": 0}
+
+    def failing(fd: int, data: Any) -> int:
+        if str(Path(f"/proc/self/fd/{fd}").readlink()).startswith(str(archive.paths.tmp)):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", failing)
+    with pytest.raises(ArchiveFull):
+        run_import(archive, keys, world.drive)
+    assert not list(archive.paths.tmp.iterdir())
+    assert count(archive.conn, "instances") == 0
+    by_sha = {sha256_of(p): p.read_bytes() for p in world.files}
+    for sha in archive.store:
+        assert archive.store.path(sha).read_bytes() == by_sha[sha]
