@@ -6,6 +6,7 @@ recognise the drive again after it is re-plugged under another mount point.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.bundle import format as fmt
-from common.errors import DriveError
+from common.errors import DriveError, DriveFull
 from common.fsio import TEMP_SUFFIX, atomic_write, fsync_dir
 
 
@@ -45,15 +46,28 @@ def init_drive(root: Path) -> Drive:
     if not root.is_dir():
         raise DriveError(f"{root} is not a mounted drive or folder")
     marker = root / fmt.VOLUME_MARKER
-    for stale in root.glob(f".{fmt.VOLUME_MARKER}.*{TEMP_SUFFIX}"):  # an interrupted init
-        stale.unlink()
-    if not marker.exists():
-        if not os.access(root, os.W_OK):
-            raise DriveError(f"{root} is read-only", hint="Unlock or remount the drive writable.")
-        atomic_write(marker, f"courier-volume {secrets.token_hex(16)}\n".encode())
-    drive = open_drive(root)
-    drive.bundles.mkdir(exist_ok=True)
-    fsync_dir(root)
+    try:
+        for stale in root.glob(f".{fmt.VOLUME_MARKER}.*{TEMP_SUFFIX}"):  # an interrupted init
+            stale.unlink()
+        if not marker.exists():
+            if not os.access(root, os.W_OK):
+                raise DriveError(
+                    f"{root} is read-only", hint="Unlock or remount the drive writable."
+                )
+            atomic_write(marker, f"courier-volume {secrets.token_hex(16)}\n".encode())
+        drive = open_drive(root)
+        drive.bundles.mkdir(exist_ok=True)
+        fsync_dir(root)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DriveFull(
+                f"the drive {root} is full", hint="Free space on the drive or use another one."
+            ) from exc
+        raise DriveError(
+            f"preparing the drive {root} failed: {exc.strerror or exc}",
+            hint="Check that the drive is plugged in, mounted and writable, then run the "
+            "command again.",
+        ) from exc
     return drive
 
 

@@ -160,7 +160,7 @@ def pull(
             if bundle_id is None:
                 bundle_id = new_bundle_id(now)
                 journal.create_bundle(bundle_id, facility_id, drive.volume_id, now.isoformat())
-            writer = BundleWriter.open(drive.bundles, bundle_id)
+            writer = _open_writer(drive, bundle_id)
             if client is not None:
                 from courier.core.retrieve import copy_node  # imports pynetdicom
 
@@ -229,11 +229,21 @@ def _resume(
     if state:
         bundlejob.adopt(unlocked, journal, drive, bundle_id)
         return None
-    if state is False:
-        bundlejob.unseal(drive, bundle_id)
-    writer = BundleWriter.open(drive.bundles, bundle_id)
-    result.repaired = bundlejob.reconcile(journal, writer, bundle_id)
+    try:
+        if state is False:
+            bundlejob.unseal(drive, bundle_id)
+        writer = BundleWriter.open(drive.bundles, bundle_id)
+        result.repaired = bundlejob.reconcile(journal, writer, bundle_id)
+    except OSError as exc:
+        raise copier.drive_error(exc, "resume of the bundle") from exc
     return bundle_id
+
+
+def _open_writer(drive: Drive, bundle_id: str) -> BundleWriter:
+    try:
+        return BundleWriter.open(drive.bundles, bundle_id)
+    except OSError as exc:
+        raise copier.drive_error(exc, "start of the bundle") from exc
 
 
 def space_needed(plan: Plan, block: int) -> int:

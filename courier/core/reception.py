@@ -2,7 +2,7 @@
 take it.
 
 The receipt (common/receipts.py) is written into the facility's receipts folder. When that
-folder is missing, read-only or full, the receipt is not lost and not left in clear on the
+folder is missing, read-only, full or failing, the receipt is not lost and not left in clear on the
 laptop: its three files are encrypted to this device's own age key into
 ``<home>/pending-receipts/<facility>/`` and the operator is told. They are handed to the clinic
 by the next ``courier deliver`` or ``courier pull`` of that facility that can write to its
@@ -12,7 +12,6 @@ for the clinic).
 
 from __future__ import annotations
 
-import errno
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,15 +33,6 @@ from courier.core.journal import Journal
 
 PENDING_DIR = "pending-receipts"
 TITLE = "Reception receipt"
-_UNWRITABLE = (
-    errno.EROFS,
-    errno.EACCES,
-    errno.EPERM,
-    errno.ENOSPC,
-    errno.ENOENT,
-    errno.EDQUOT,
-    errno.ENOTDIR,
-)
 
 
 @dataclass(frozen=True)
@@ -72,10 +62,8 @@ def write_reception_receipt(
     else:
         try:
             return ReceiptOutcome(receipt_id, _write_files(receipts_dir, receipt_id, data))
-        except OSError as exc:
-            if exc.errno not in _UNWRITABLE:
-                raise
-            reason = f"the clinic's folder {receipts_dir} is not writable ({exc.strerror})"
+        except OSError as exc:  # whatever failed there, the receipt is kept, not lost
+            reason = f"the clinic's folder {receipts_dir} is not writable ({exc.strerror or exc})"
     folder = pending_folder(unlocked.device.home.root, str(document["facility_id"]))
     recipient = recipient_of(unlocked.age_identity)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -122,10 +110,8 @@ def deliver_pending(
             continue  # damaged or partial: kept for the operator to look at
         try:
             files = _write_files(receipts_dir, receipt_id, data)
-        except OSError as exc:
-            if exc.errno in _UNWRITABLE:
-                break
-            raise
+        except OSError:  # the folder cannot take it now: kept for the next delivery
+            break
         for path in paths.values():
             path.unlink()
         fsync_dir(folder)
