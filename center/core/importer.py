@@ -247,7 +247,11 @@ class _Intake:
             )
         self.progress.phase("verify", info.object_count)
         full = screen(
-            verify_bundle(bundle_dir, on_object=lambda n: self.progress.advance(1, nbytes=n))
+            verify_bundle(  # payload hashes are checked while storing (one read of the drive)
+                bundle_dir,
+                hash_payload=False,
+                on_object=lambda n: self.progress.advance(1, nbytes=n),
+            )
         )
         if full is None:
             return BundleOutcome(bundle_id, UNSEALED, reason="its signature disappeared")
@@ -303,8 +307,15 @@ class _Intake:
     ) -> tuple[set[int], list[quarantine.Rejected]]:
         self.progress.phase("import", info.object_count)
         # Damaged on the drive, an object is still stored when the archive holds its bytes.
+        manifest = fmt.parse_checksums((bundle_dir / fmt.MANIFEST).read_bytes(), fmt.MANIFEST)
         return store_objects(
-            self.archive, self.keys.identity, bundle_dir, index, damaged, self.progress
+            self.archive,
+            self.keys.identity,
+            bundle_dir,
+            index,
+            damaged,
+            self.progress,
+            manifest=manifest,
         )
 
     def _commit(

@@ -71,15 +71,16 @@ def screen(report: v.VerifyReport) -> Screened | None:
         raise BundleManifestDamaged(f"bundle {bundle}: {_named(damaged_tags)}")
     if extras:
         raise BundleExtraFile(f"bundle {bundle} holds files nobody signed: {_named(extras)}")
-    damaged = {
-        d.path: {
-            v.MISSING: "missing from the drive",
-            v.TRUNCATED: f"truncated on the drive ({d.detail})",
-        }.get(d.kind, "altered on the drive: its ciphertext differs from the signed manifest")
-        for d in report.defects
-        if _is_payload(d)
-    }
+    damaged = {d.path: payload_damage(d.kind, d.detail) for d in report.defects if _is_payload(d)}
     return Screened(report.info, damaged)
+
+
+def payload_damage(kind: str, detail: str = "") -> str:
+    """Why a payload object is not imported, from its keyless verification defect."""
+    return {
+        v.MISSING: "missing from the drive",
+        v.TRUNCATED: f"truncated on the drive ({detail})",
+    }.get(kind, "altered on the drive: its ciphertext differs from the signed manifest")
 
 
 def check_index(index: BundleIndex, bundle_dir: Path, info: fmt.BagInfo) -> None:

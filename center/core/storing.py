@@ -14,10 +14,10 @@ rejected with its reason. What this module changes is the scheduling:
   object that fails to decrypt reaches the disk;
 * two checker threads hash and header-check each plaintext;
 * ONE writer thread writes the accepted objects in index order, each to its temporary file,
-  starting its write-back at once, and fsyncs and renames each :data:`LAG` objects later
-  (by then the device has mostly written it: the fsync waits little, and the device always
-  has several files in flight). One thread doing every write, fsync and rename in order
-  keeps the sequence of disk operations the same from run to run;
+  starting its write-back at once; their fsyncs run side by side in :data:`FLUSHERS` threads,
+  and the writer renames each into place, strictly in index order, once its fsync is done
+  (at most :data:`LAG` objects behind). Every write and every rename is made by that one
+  thread in order, so the sequence of them is the same from run to run;
 * the directories the renames touched are fsynced together at the end (DESIGN.md s6: objects
   first), before this returns: the caller's catalog transaction still comes after every
   object is durable, and a crash before it leaves at most unreferenced objects.
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
+import itertools
 import queue
 import secrets
 import threading
@@ -42,7 +42,10 @@ from typing import TYPE_CHECKING
 
 from center.core import quarantine
 from center.core.decrypt import check_header, storage_error, store_object
+from center.core.screening import payload_damage
 from common.bundle.reader import IndexEntry
+from common.bundle.verify import ALTERED
+from common.bundle.writer import hash_file
 from common.crypto import decrypt_object_bytes
 from common.errors import DecryptError, StorageError
 from common.fsio import finish_new_file, start_new_file
@@ -52,15 +55,19 @@ if TYPE_CHECKING:
     from center.core.archive import Archive
 
 SMALL_OBJECT = 32 << 20  # decrypted in memory up to this size, streamed beyond
-READ_AHEAD = 48 << 20  # ciphertext read ahead of the decryption
-WRITE_BEHIND = 96 << 20  # plaintext decrypted, waiting to be checked and written
-LAG = 8  # objects written ahead of the one being fsynced
+READ_AHEAD = 16 << 20  # ciphertext read ahead of the decryption
+WRITE_BEHIND = 32 << 20  # plaintext decrypted, waiting to be checked and written
+LAG = 16  # objects written ahead of the one being renamed
+FLUSHERS = 4  # fsyncs waiting for the disk at once
 READERS = CHECKERS = 2
 
 # What one object came to: None when stored, else why it was rejected (as the import reports
 # it); and the directories its rename touched.
 _Done = tuple[str | None, list[Path]]
 _Outcome = Future[_Done] | _Done
+# An object looked up: (None, None) when the store holds its bytes, else its ciphertext (b""
+# when it is not read here) and why it is damaged on the drive (None when it is not).
+_Read = tuple[bytes | None, str | None]
 
 
 def _problem(reason: str | None) -> _Done:
@@ -70,15 +77,21 @@ def _problem(reason: str | None) -> _Done:
 class _Writer:
     """The one thread writing objects into the store, in the order they are handed to it.
 
-    Objects wait :data:`LAG` places for their fsync while more are coming; when the queue runs
-    dry, the thread finishes every waiting one (so nothing waits on an object nobody follows).
+    Each object is written to its temporary file and its write-back started; its fsync then
+    runs in one of :data:`FLUSHERS` threads (concurrent fsyncs share the file system's journal
+    commits), and this thread renames the objects into place strictly in order, each once its
+    fsync is done, at most :data:`LAG` objects behind the writing. When its queue runs dry it
+    finishes every waiting object (so nothing waits on an object nobody follows).
     """
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
         self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.lagging: deque[tuple[IndexEntry, Path, int, Future[_Done]]] = deque()
+        self.flushers = ThreadPoolExecutor(FLUSHERS, "store-fsync")
+        self.lagging: deque[_Lagging] = deque()
         self.failed: BaseException | None = None
+        self.names = itertools.count()
+        self.prefix = secrets.token_hex(4)
         self.thread = threading.Thread(target=self._run, name="store-write", daemon=True)
         self.thread.start()
 
@@ -97,9 +110,10 @@ class _Writer:
         """Stop the thread (after what it was given); remove what a failure left half-done."""
         self.queue.put(None)
         self.thread.join()
-        for _entry, tmp, fd, done in self.lagging:  # only after a failure
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
+        self.flushers.shutdown(wait=True)
+        for _entry, tmp, synced, done in self.lagging:  # only after a failure
+            if synced.exception() is None:
+                tmp.unlink(missing_ok=True)  # fsynced and closed, never renamed
             if not done.done():
                 done.set_exception(self.failed or RuntimeError("the writer stopped"))
 
@@ -147,21 +161,27 @@ class _Writer:
         if reason is not None:
             done.set_result(_problem(reason))
             return
-        tmp = self.archive.paths.tmp / f"{secrets.token_hex(8)}.tmp-partial"
+        tmp = self.archive.paths.tmp / f"{self.prefix}-{next(self.names)}.tmp-partial"
         try:
             fd = start_new_file(tmp, plain, mode=0o600)
         except OSError as exc:
             self._fail(done, storage_error(exc, f"object {entry.path}"))
             return
-        self.lagging.append((entry, tmp, fd, done))
+        synced = self.flushers.submit(finish_new_file, tmp, fd)
+        self.lagging.append((entry, tmp, synced, done))
         self._drain(LAG)
 
     def _drain(self, keep: int) -> None:
-        while len(self.lagging) > keep and self.failed is None:  # after a failure: close()
-            entry, tmp, fd, done = self.lagging.popleft()
+        """Rename the fsynced objects into place, in order: every one beyond the *keep* most
+        recent, and any further one whose fsync is already done."""
+        while self.lagging and self.failed is None:  # after a failure: close() cleans up
+            entry, tmp, synced, done = self.lagging[0]
+            if len(self.lagging) <= keep and not synced.done():
+                return
+            self.lagging.popleft()
             try:
-                finish_new_file(tmp, fd)
-            except OSError as exc:
+                synced.result()
+            except OSError as exc:  # the file is already removed
                 self._fail(done, storage_error(exc, f"object {entry.path}"))
                 return
             try:
@@ -178,14 +198,19 @@ class _Writer:
                 waiting.set_exception(exc)
 
 
+# An object written, waiting for its fsync (the future) and then its rename.
+_Lagging = tuple[IndexEntry, Path, Future[None], Future[_Done]]
 # A write handed to the writer thread: (entry, plaintext, its check, its outcome); a barrier
 # has no entry.
 _Job = tuple[IndexEntry | None, bytes, Future[str | None] | None, Future[_Done]]
 
 
 class _Pipeline:
-    def __init__(self, archive: Archive, identity: str, bundle_dir: Path) -> None:
+    def __init__(
+        self, archive: Archive, identity: str, bundle_dir: Path, manifest: dict[str, str] | None
+    ) -> None:
         self.archive, self.identity, self.bundle_dir = archive, identity, bundle_dir
+        self.manifest = manifest
         self.readers = ThreadPoolExecutor(READERS, "store-read")
         self.checkers = ThreadPoolExecutor(CHECKERS, "store-check")
         self.writer = _Writer(archive)
@@ -196,23 +221,30 @@ class _Pipeline:
             pool.shutdown(wait=True, cancel_futures=failed)
         self.writer.close()
 
-    def read(self, entry: IndexEntry, damaged: str | None) -> Future[bytes | None]:
-        """Start looking *entry* up in the store and, when it is not there and will be
-        decrypted here, reading its ciphertext (None for an object the store holds)."""
-        big = damaged is not None or entry.size > SMALL_OBJECT
-        return self.readers.submit(self._read, entry, None if big else self.bundle_dir / entry.path)
+    def read(self, entry: IndexEntry, damaged: str | None) -> Future[_Read]:
+        """Start looking *entry* up in the store and, when it is not there and undamaged,
+        reading its ciphertext and checking it against the signed manifest."""
+        return self.readers.submit(self._read, entry, damaged)
 
-    def _read(self, entry: IndexEntry, path: Path | None) -> bytes | None:
+    def _read(self, entry: IndexEntry, damaged: str | None) -> _Read:
         if self.archive.store.exists(entry.sha256):
-            return None
-        return b"" if path is None else path.read_bytes()
+            return None, None
+        if damaged is not None:
+            return b"", damaged
+        path = self.bundle_dir / entry.path
+        if entry.size > SMALL_OBJECT:  # streamed later: only its hash now
+            data, digest = b"", (hash_file(path)[0] if self.manifest is not None else "")
+        else:
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest() if self.manifest is not None else ""
+        if self.manifest is not None and digest != self.manifest.get(entry.path):
+            return b"", payload_damage(ALTERED)
+        return data, None
 
-    def store(
-        self, entry: IndexEntry, damaged: str | None, looked_up: Future[bytes | None]
-    ) -> _Outcome:
+    def store(self, entry: IndexEntry, looked_up: Future[_Read]) -> _Outcome:
         """Start storing *entry*: its outcome, or the future of it."""
         try:
-            ciphertext = looked_up.result()
+            ciphertext, damaged = looked_up.result()
         except OSError as exc:  # reading the drive
             name = Path(entry.path).name
             detail = f"object {name} failed to decrypt: {exc.strerror or exc}"
@@ -260,26 +292,33 @@ def store_objects(
     entries: Iterable[IndexEntry],
     damaged: dict[str, str],
     progress: Progress,
+    *,
+    manifest: dict[str, str] | None = None,
 ) -> tuple[set[int], list[quarantine.Rejected]]:
     """Store every object of *entries* not damaged on the drive (or already held): the seqs
-    stored, and the objects rejected with their reasons (in index order)."""
-    pipeline = _Pipeline(archive, identity, bundle_dir)
+    stored, and the objects rejected with their reasons (in index order).
+
+    *damaged* holds what the keyless verification found (object path -> reason). With
+    *manifest* (object path -> ciphertext sha256), each object read is also checked against
+    it here: the verification then needs to check only presence and sizes, and the drive is
+    read once.
+    """
+    pipeline = _Pipeline(archive, identity, bundle_dir, manifest)
     results = _Results()
     failed = True
     try:
-        reads: deque[tuple[IndexEntry, str | None, Future[bytes | None]]] = deque()
+        reads: deque[tuple[IndexEntry, Future[_Read]]] = deque()
         ahead = 0
         todo = iter(entries)
         while True:
             while ahead < READ_AHEAD and (entry := next(todo, None)) is not None:
-                reason = damaged.get(entry.path)
-                reads.append((entry, reason, pipeline.read(entry, reason)))
+                reads.append((entry, pipeline.read(entry, damaged.get(entry.path))))
                 ahead += entry.size
             if not reads:
                 break
-            entry, reason, ciphertext = reads.popleft()
+            entry, looked_up = reads.popleft()
             ahead -= entry.size
-            results.add(entry, pipeline.store(entry, reason, ciphertext))
+            results.add(entry, pipeline.store(entry, looked_up))
             progress.advance(1, nbytes=entry.size)
             results.settle(wait=results.held >= WRITE_BEHIND)
         pipeline.writer.flush()

@@ -4,6 +4,7 @@ write failing part-way."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from center.core import storing
 from center.core.archive import Archive, CenterKeys
 from center.core.importreport import IMPORTED
+from common.bundle import format as fmt
 from common.errors import ArchiveFull
 from tests.center.intake.conftest import OBJECTS, World, count, run_import, sha256_of
 from tests.center.intake.kit import init_drive, write_bundle
@@ -82,3 +84,35 @@ def test_a_write_failing_midway_stops_the_import_and_leaves_no_temp_file(
     by_sha = {sha256_of(p): p.read_bytes() for p in world.files}
     for sha in archive.store:
         assert archive.store.path(sha).read_bytes() == by_sha[sha]
+
+
+def _not_stored(archive: Archive) -> list[dict[str, str]]:
+    doc = json.loads(archive.conn.execute("SELECT document FROM storage_receipts").fetchone()[0])
+    return list(doc["not_stored"])
+
+
+def test_an_object_altered_on_the_drive_is_caught_against_the_manifest_while_stored(
+    world: World, archive: Archive, keys: CenterKeys
+) -> None:
+    """A bit flipped in an object (same size: the verification's size check passes it) is
+    found by its ciphertext hash as it is read for storing, and named as the drive's damage."""
+    path = world.bundle / fmt.object_relpath(2)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    report = run_import(archive, keys, world.drive)
+    assert [(o.stored, o.quarantined) for o in report.outcomes] == [(OBJECTS - 1, 1)]
+    reason = "altered on the drive: its ciphertext differs from the signed manifest"
+    assert _not_stored(archive) == [{"item": fmt.object_relpath(2), "reason": reason}]
+
+
+def test_an_object_cut_short_on_the_drive_is_named_truncated(
+    world: World, archive: Archive, keys: CenterKeys
+) -> None:
+    """A shorter object is named truncated, with its size and the signed size."""
+    path = world.bundle / fmt.object_relpath(2)
+    data = path.read_bytes()
+    path.write_bytes(data[:100])
+    run_import(archive, keys, world.drive)
+    reason = f"truncated on the drive (100 of {len(data)} bytes)"
+    assert _not_stored(archive) == [{"item": fmt.object_relpath(2), "reason": reason}]
