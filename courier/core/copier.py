@@ -39,7 +39,7 @@ from courier.core.journal import Journal, NewObject
 from courier.core.plan import Candidate, Plan, Skipped
 
 SMALL_FILE = 32 << 20  # encrypted whole in memory up to this size, streamed beyond
-IN_FLIGHT = 96 << 20  # plaintext read ahead plus ciphertext waiting for the writer
+IN_FLIGHT = 32 << 20  # plaintext read ahead plus ciphertext waiting for the writer
 BATCH = 64  # objects per directory-fsync and journal transaction
 FLUSHERS = 3  # fsyncs waiting for the device at once
 
