@@ -90,8 +90,15 @@ def parse_source(
     return NodeSource(check_ae_title(match["aet"], field=field), host, port, calling_aet)
 
 
+SYMLINK_REASON = "a symbolic link: not followed (copy the file itself onto the terminal)"
+SPECIAL_REASON = "not a regular file (a pipe, socket or device): not read"
+
+
 def walk_folder(root: Path) -> Iterator[SourceFile]:
     """Every regular file below *root* in path order; symbolic links are not followed.
+
+    A symbolic link or a special file (pipe, socket, device) is listed with its reason in
+    ``error``, so it is reported as skipped rather than silently left behind.
 
     Plain strings all the way down (a re-visit walks 100,000 files: Path objects would be
     most of its cost); a file's Path is made only when it is opened.
@@ -113,6 +120,10 @@ def _walk(root: Path, directory: str, prefix: str) -> Iterator[SourceFile]:
             elif entry.is_file(follow_symlinks=False):
                 st = entry.stat(follow_symlinks=False)
                 yield SourceFile(prefix + entry.name, root, st.st_size, st.st_mtime_ns)
+            elif entry.is_symlink():  # reported, so an instance behind it is not silently left
+                yield SourceFile(prefix + entry.name, root, 0, 0, SYMLINK_REASON)
+            else:
+                yield SourceFile(prefix + entry.name, root, 0, 0, SPECIAL_REASON)
         except OSError as exc:  # vanished or unreadable while listing: the caller skips it
             reason = f"unreadable ({exc.strerror or type(exc).__name__})"
             yield SourceFile(prefix + entry.name, root, 0, 0, reason)
