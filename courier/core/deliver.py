@@ -10,7 +10,8 @@ encrypted to every enrolled courier device. For each complete document this modu
    problem: it is left on the drive and never shown to the clinic);
 3. writes the three files into the clinic's receipts folder, atomically;
 4. for a storage receipt, marks each listed (SOP Instance UID, sha256) as confirmed stored in
-   the journal, so those instances are never pulled again;
+   the journal, so those instances are never pulled again, and releases the bundle's other
+   objects (the center quarantined them), so the next pull takes them again;
 5. writes a delivery confirmation signed by the device on the drive
    (``returns/<facility>/delivery-<id>.json`` and ``.json.sig``) for the center;
 6. removes the delivered ``.age`` files from the outbox.
@@ -209,6 +210,9 @@ def _deliver(
     at = now.isoformat(timespec="seconds")
     pairs = [(journal.uid_key("sop", uid), digest) for uid, digest in storage_pairs(doc)]
     confirmed = journal.confirm(pairs, document_id, at) if pairs else 0
+    bundle_id = str(doc.get("bundle_id", ""))
+    if doc.get("kind") == "storage-receipt" and journal.bundle(bundle_id) is not None:
+        journal.release_unconfirmed(bundle_id, document_id, at)  # its "not stored": taken again
     _write_confirmation(unlocked, drive, facility_id, document_id, written[0].name, at)
     for path in parts.values():
         path.unlink(missing_ok=True)

@@ -297,7 +297,7 @@ class Journal:
         """Plaintext hashes of this instance carried in any bundle of this device or confirmed
         stored by the center."""
         rows = self.conn.execute(
-            "SELECT plain_sha256 FROM objects WHERE sop_key = ? "
+            f"SELECT plain_sha256 FROM objects o WHERE sop_key = ? AND {_NOT_RELEASED} "  # noqa: S608 - a constant
             "UNION SELECT plain_sha256 FROM confirmed WHERE sop_key = ?",
             (sop_key, sop_key),
         )
@@ -337,7 +337,7 @@ class Journal:
         hundred files of a walk)."""
         marks = ", ".join("?" * len(sop_keys))
         query = (
-            f"SELECT sop_key FROM objects WHERE sop_key IN ({marks}) "  # noqa: S608 - placeholders
+            f"SELECT sop_key FROM objects o WHERE sop_key IN ({marks}) AND {_NOT_RELEASED} "  # noqa: S608 - placeholders
             f"UNION SELECT sop_key FROM confirmed WHERE sop_key IN ({marks})"
         )
         return {str(r[0]) for r in self.conn.execute(query, (*sop_keys, *sop_keys))}
@@ -383,6 +383,29 @@ class Journal:
                 [(sop, digest, document_id, at) for sop, digest in pairs],
             )
             return self.conn.total_changes - before
+
+    def release_unconfirmed(self, bundle_id: str, document_id: str, at: str) -> int:
+        """Stop counting as carried the objects of *bundle_id* that no storage receipt confirms
+        (the center quarantined them), and forget their files' recorded decisions, so the next
+        pull takes them again. Call after :meth:`confirm` with the bundle's receipt."""
+        with transaction(self.conn):
+            rows = self.conn.execute(
+                "SELECT o.seq, o.file_key, b.facility_id FROM objects o "  # noqa: S608 - a constant
+                "JOIN bundles b ON b.bundle_id = o.bundle_id "
+                f"WHERE o.bundle_id = ? AND {_NOT_RELEASED} AND NOT EXISTS ("
+                "SELECT 1 FROM confirmed c WHERE c.sop_key = o.sop_key "
+                "AND c.plain_sha256 = o.plain_sha256)",
+                (bundle_id,),
+            ).fetchall()
+            for seq, file_key, facility_id in rows:
+                self.conn.execute(
+                    "INSERT INTO released VALUES (?, ?, ?, ?)", (bundle_id, seq, document_id, at)
+                )
+                self.conn.execute(
+                    "DELETE FROM files WHERE facility_id = ? AND file_key = ?",
+                    (facility_id, file_key),
+                )
+        return len(rows)
 
     def record_delivery(
         self, document_id: str, facility_id: str, kind: str, at: str, volume_id: str
@@ -435,6 +458,12 @@ class Journal:
         if facility_id is not None:
             query, args = query + " WHERE facility_id = ?", (facility_id,)
         return list(self.conn.execute(query + " ORDER BY started, visit_id", args))
+
+
+# An object row (aliased ``o``) not released by :meth:`Journal.release_unconfirmed`.
+_NOT_RELEASED = (
+    "NOT EXISTS (SELECT 1 FROM released r WHERE r.bundle_id = o.bundle_id AND r.seq = o.seq)"
+)
 
 
 def _header_aad(facility_id: str, file_key: str) -> bytes:

@@ -93,5 +93,20 @@ JOURNAL_MIGRATIONS = [
     ALTER TABLE files ADD COLUMN header BLOB
     """,
     ),
+    (
+        # Objects of a sealed bundle that the center's storage receipt did not confirm (they
+        # failed its checks and were quarantined): no longer counted as carried, so the next
+        # pull takes them again, as the receipt promises the clinic.
+        "journal-0004-released",
+        """
+    CREATE TABLE released (
+        bundle_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        document_id TEXT NOT NULL,
+        released_at TEXT NOT NULL,
+        PRIMARY KEY (bundle_id, seq)
+    )
+    """,
+    ),
 ]
 MIGRATIONS = [*JOURNAL_MIGRATIONS, *LOG_MIGRATIONS]
