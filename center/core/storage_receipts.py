@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from center.core import audit
-from center.core.outbox import queue_document
+from center.core.outbox import outbox_folder, queue_document
 from center.core.quarantine import Rejected
 from common.bundle.reader import IndexEntry
 from common.canonical import canonical_json
+from common.fsio import TEMP_SUFFIX
 from common.receipts import ReceiptFiles, ReceivedInstance, issuer, summarize_studies, write_receipt
 from common.sqlitedb import transaction
 
@@ -154,7 +155,8 @@ def finish_receipts(archive: Archive, keys: CenterKeys, now: datetime) -> list[R
     """Write the files of every recorded receipt that has none yet, and queue them.
 
     Runs after each import's commit, and on every later import (so a crash between the commit
-    and the files is repaired by running the import again).
+    and the files is repaired by running the import again, temporary files of the crash
+    removed).
     """
     written = []
     rows = archive.conn.execute(
@@ -162,6 +164,12 @@ def finish_receipts(archive: Archive, keys: CenterKeys, now: datetime) -> list[R
         "WHERE files_written = 0 ORDER BY receipt_id"
     ).fetchall()
     for receipt_id, facility_id, text in rows:
+        for folder in (
+            archive.paths.receipts / facility_id,
+            outbox_folder(archive.paths, facility_id),
+        ):
+            for stale in folder.glob(f".{receipt_id}.*{TEMP_SUFFIX}"):  # a crash mid-write
+                stale.unlink()
         document = json.loads(text)
         files = write_receipt(
             archive.paths.receipts / facility_id, document, keys.signing_seed, title=TITLE
