@@ -18,9 +18,10 @@ rejected with its reason. What this module changes is the scheduling:
   and the writer renames each into place, strictly in index order, once its fsync is done
   (at most :data:`LAG` objects behind). Every write and every rename is made by that one
   thread in order, so the sequence of them is the same from run to run;
-* the directories the renames touched are fsynced together at the end (DESIGN.md s6: objects
-  first), before this returns: the caller's catalog transaction still comes after every
-  object is durable, and a crash before it leaves at most unreferenced objects.
+* the directories the renames touched are fsynced together, :data:`DIR_BATCH` at a time and
+  the rest at the end (DESIGN.md s6: objects first), before this returns: the caller's
+  catalog transaction still comes after every object is durable, and a crash before it
+  leaves at most unreferenced objects.
 
 Memory held at once is bounded: :data:`READ_AHEAD` bytes of ciphertext, :data:`WRITE_BEHIND`
 bytes of plaintext (plus one object beyond each bound).
@@ -49,16 +50,18 @@ from common.bundle.writer import hash_file
 from common.crypto import decrypt_object_bytes
 from common.errors import DecryptError, StorageError
 from common.fsio import finish_new_file, start_new_file
+from common.heap import keep_big_buffers_out_of_the_heap
 from common.progress import Progress
 
 if TYPE_CHECKING:
     from center.core.archive import Archive
 
 SMALL_OBJECT = 32 << 20  # decrypted in memory up to this size, streamed beyond
-READ_AHEAD = 16 << 20  # ciphertext read ahead of the decryption
-WRITE_BEHIND = 32 << 20  # plaintext decrypted, waiting to be checked and written
+READ_AHEAD = 8 << 20  # ciphertext read ahead of the decryption
+WRITE_BEHIND = 16 << 20  # plaintext decrypted, waiting to be checked and written
 LAG = 16  # objects written ahead of the one being renamed
 FLUSHERS = 4  # fsyncs waiting for the disk at once
+DIR_BATCH = 1024  # touched directories fsynced together while storing goes on
 READERS = CHECKERS = 2
 
 # What one object came to: None when stored, else why it was rejected (as the import reports
@@ -303,8 +306,9 @@ def store_objects(
     it here: the verification then needs to check only presence and sizes, and the drive is
     read once.
     """
+    keep_big_buffers_out_of_the_heap()
     pipeline = _Pipeline(archive, identity, bundle_dir, manifest)
-    results = _Results()
+    results = _Results(pipeline.in_flight)
     failed = True
     try:
         reads: deque[tuple[IndexEntry, Future[_Read]]] = deque()
@@ -321,6 +325,9 @@ def store_objects(
             results.add(entry, pipeline.store(entry, looked_up))
             progress.advance(1, nbytes=entry.size)
             results.settle(wait=results.held >= WRITE_BEHIND)
+            if len(results.touched) >= DIR_BATCH:
+                archive.store.sync_dirs(results.touched)
+                results.touched.clear()
         pipeline.writer.flush()
         results.settle(wait=True, all_of_them=True)
         archive.store.sync_dirs(results.touched)
@@ -331,14 +338,16 @@ def store_objects(
 
 
 class _Results:
-    """Outcomes collected in index order; *held* counts the bytes still in memory."""
+    """Outcomes collected in index order; *held* counts the bytes still in memory. A settled
+    write leaves *in_flight* (the pipeline's writes by sha256), so memory stays bounded."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_flight: dict[str, Future[_Done]]) -> None:
         self.pending: deque[tuple[IndexEntry, _Outcome]] = deque()
         self.stored: set[int] = set()
         self.rejected: list[quarantine.Rejected] = []
-        self.touched: list[Path] = []
+        self.touched: set[Path] = set()
         self.held = 0
+        self.in_flight = in_flight
 
     def add(self, entry: IndexEntry, outcome: _Outcome) -> None:
         self.pending.append((entry, outcome))
@@ -352,12 +361,14 @@ class _Results:
             if isinstance(outcome, Future):
                 if not (wait or outcome.done()):
                     return
+                if self.in_flight.get(entry.sha256) is outcome:
+                    del self.in_flight[entry.sha256]
                 outcome = outcome.result()
                 wait = all_of_them
             self.pending.popleft()
             self.held -= entry.size
             reason, dirs = outcome
-            self.touched += dirs
+            self.touched.update(dirs)
             if reason is None:
                 self.stored.add(entry.seq)
             else:

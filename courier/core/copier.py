@@ -11,7 +11,7 @@ and only then is its journal row written. What runs side by side is the work aro
   serves several requests in flight better than one at a time), each followed by the rename;
   after every :data:`BATCH` objects their directories are fsynced, and once that is done the
   calling thread records the batch in the journal in one transaction;
-* a verifier thread re-reads every recorded object from the device (page cache evicted), the
+* two verifier threads re-read every recorded object from the device (page cache evicted), the
   read-back sealing requires (courier/core/bundlejob.py::read_back), while later objects are
   still being copied.
 
@@ -34,14 +34,16 @@ from common.bundle.writer import BundleWriter
 from common.crypto import ObjectDigest, encrypt_bytes
 from common.dicomhdr import InstanceHeader
 from common.errors import ArchiveError, DriveError, DriveFull
+from common.heap import keep_big_buffers_out_of_the_heap
 from common.progress import Progress
 from courier.core.journal import Journal, NewObject
 from courier.core.plan import Candidate, Plan, Skipped
 
 SMALL_FILE = 32 << 20  # encrypted whole in memory up to this size, streamed beyond
-IN_FLIGHT = 32 << 20  # plaintext read ahead plus ciphertext waiting for the writer
+IN_FLIGHT = 16 << 20  # plaintext read ahead plus ciphertext waiting for the writer
 BATCH = 64  # objects per directory-fsync and journal transaction
 FLUSHERS = 3  # fsyncs waiting for the device at once
+VERIFIERS = 2  # objects re-read from the device at once
 
 
 @dataclass
@@ -150,10 +152,9 @@ class _Pipeline:
         self.write_thread = ThreadPoolExecutor(1, "copy-write")
         self.flushers = ThreadPoolExecutor(FLUSHERS, "copy-fsync")
         self.sync_thread = ThreadPoolExecutor(1, "copy-dirsync")
-        self.verifier = ThreadPoolExecutor(1, "copy-verify")
+        self.verifier = ThreadPoolExecutor(VERIFIERS, "copy-verify")
         self.batch: list[_Written] = []
         self.syncing: deque[tuple[Future[None], list[_Written]]] = deque()
-        self.checks: dict[int, Future[tuple[str, int]]] = {}
         self.waiting_bytes = 0
 
     def close(self, *, failed: bool) -> None:
@@ -187,11 +188,7 @@ class _Pipeline:
             self._record_ready(wait=False)
         self._end_batch()
         self._record_ready(wait=True)
-        for number, check in self.checks.items():
-            try:
-                self.result.verified[number] = check.result()
-            except FileNotFoundError:
-                continue  # gone already: the read-back phase re-reads and names it
+        self.verifier.shutdown(wait=True)  # every read-back done: result.verified is whole
 
     def _encrypt(self, seq: int, cand: Candidate, read: _Read) -> None:
         data = cast(bytes, read.data)
@@ -244,6 +241,14 @@ class _Pipeline:
         self._record([(seq, cand, digest)])
         return True
 
+    def _verify(self, seq: int) -> None:
+        """In a verifier thread: read the object back from the device. A failure is left to
+        the read-back phase, which reads it again and reports it."""
+        try:
+            self.result.verified[seq] = self.writer.read_back(seq)
+        except OSError:
+            return
+
     def _end_batch(self) -> None:
         """Queue the directory fsync of the current batch behind its writes."""
         if not self.batch:
@@ -289,7 +294,7 @@ class _Pipeline:
         self.journal.add_objects(self.bundle_id, rows)
         self.result.copied += len(rows)
         for seq, _cand, _digest in objects:
-            self.checks[seq] = self.verifier.submit(self.writer.read_back, seq)
+            self.verifier.submit(self._verify, seq)
 
 
 def copy_files(
@@ -304,6 +309,7 @@ def copy_files(
     result holds what each copied object read back as from the device."""
     result = CopyResult()
     progress.phase("copy", len(plan.candidates))
+    keep_big_buffers_out_of_the_heap()
     pipeline = _Pipeline(journal, writer, bundle_id, recipients, progress, result)
     failed = True
     try:
