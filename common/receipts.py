@@ -17,7 +17,6 @@ import binascii
 import hashlib
 import html
 import json
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,29 +45,45 @@ def instance_list_sha256(items: Iterable[tuple[str, str]]) -> str:
 
 
 def summarize_studies(instances: Iterable[ReceivedInstance]) -> list[dict[str, Any]]:
-    """One receipt row per study, sorted by study date then accession."""
-    groups: dict[str, list[ReceivedInstance]] = defaultdict(list)
+    """One receipt row per study, sorted by study date then accession.
+
+    Streaming: of each instance only its (SOP Instance UID, sha256) pair is kept, so a receipt
+    of 100,000 instances does not hold 100,000 headers.
+    """
+    groups: dict[str, _StudyTotals] = {}
     for item in instances:
-        groups[item.header.study_instance_uid].append(item)
-    rows = []
-    for study_uid, items in groups.items():
-        first = items[0].header
-        modalities = sorted({i.header.modality for i in items if i.header.modality})
-        rows.append(
-            {
-                "study_instance_uid": study_uid,
-                "accession": first.accession,
-                "study_date": first.study_date,
-                "modality": "/".join(modalities),
-                "description": first.study_description,
-                "instances": len(items),
-                "bytes": sum(i.size for i in items),
-                "instance_list_sha256": instance_list_sha256(
-                    (i.header.sop_instance_uid, i.sha256) for i in items
-                ),
-            }
-        )
+        header = item.header
+        totals = groups.get(header.study_instance_uid)
+        if totals is None:
+            totals = groups[header.study_instance_uid] = _StudyTotals(header)
+        if header.modality:
+            totals.modalities.add(header.modality)
+        totals.bytes += item.size
+        totals.pairs.append((header.sop_instance_uid, item.sha256))
+    rows = [
+        {
+            "study_instance_uid": study_uid,
+            "accession": t.first.accession,
+            "study_date": t.first.study_date,
+            "modality": "/".join(sorted(t.modalities)),
+            "description": t.first.study_description,
+            "instances": len(t.pairs),
+            "bytes": t.bytes,
+            "instance_list_sha256": instance_list_sha256(t.pairs),
+        }
+        for study_uid, t in groups.items()
+    ]
     return sorted(rows, key=lambda r: (r["study_date"], r["accession"]))
+
+
+class _StudyTotals:
+    """What a receipt row needs of one study's instances."""
+
+    def __init__(self, first: InstanceHeader) -> None:
+        self.first = first
+        self.modalities: set[str] = set()
+        self.bytes = 0
+        self.pairs: list[tuple[str, str]] = []
 
 
 def reception_receipt(
@@ -77,7 +92,7 @@ def reception_receipt(
     facility_id: str,
     issued: str,
     issuer_info: dict[str, str],
-    received: list[ReceivedInstance],
+    received: Iterable[ReceivedInstance],
     skipped: list[dict[str, str]],
     changed: list[dict[str, str]],
     visit: dict[str, Any],
@@ -103,8 +118,8 @@ def reception_receipt(
         "studies": studies,
         "totals": {
             "studies": len(studies),
-            "instances": len(received),
-            "bytes": sum(r.size for r in received),
+            "instances": sum(int(s["instances"]) for s in studies),
+            "bytes": sum(int(s["bytes"]) for s in studies),
         },
         "skipped": skipped,
         "changed": changed,

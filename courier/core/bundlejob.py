@@ -25,7 +25,7 @@ from courier.core import courierlog
 from courier.core.copier import drive_error
 from courier.core.device import UnlockedDevice
 from courier.core.drive import Drive
-from courier.core.journal import Journal, ObjectRow
+from courier.core.journal import Journal
 
 
 @dataclass
@@ -110,25 +110,31 @@ def read_back(
     bundle_id: str,
     progress: Progress,
     verified: dict[int, tuple[str, int]] | None = None,
-) -> tuple[list[ObjectRow], list[int]]:
-    """Every object re-read from the device: the rows, and the seqs that do not match.
+) -> tuple[int, list[int]]:
+    """Every object re-read from the device: how many there are, and the seqs that do not
+    match.
 
     *verified* holds what objects copied by this run read back as right after they became
     durable (courier/core/copier.py); the others (a resumed bundle's) are re-read now.
     """
-    rows = list(journal.objects(bundle_id))
-    progress.phase("read-back", len(rows))
+    checks = journal.object_checks(bundle_id)
+    progress.phase("read-back", len(checks))
     verified = verified or {}
     bad = []
-    for row in rows:
+    for seq, cipher_sha256, cipher_size in checks:
         try:
-            digest, size = verified.get(row.seq) or writer.read_back(row.seq)
+            digest, size = verified.get(seq) or writer.read_back(seq)
         except FileNotFoundError:
             digest, size = "", -1
-        if (digest, size) != (row.cipher_sha256, row.cipher_size):
-            bad.append(row.seq)
+        if (digest, size) != (cipher_sha256, cipher_size):
+            bad.append(seq)
         progress.advance(1, nbytes=max(size, 0))
-    return rows, bad
+    return len(checks), bad
+
+
+def changed_count(journal: Journal, bundle_id: str) -> int:
+    """Objects of the bundle whose instance was carried before with other bytes."""
+    return sum(bool(r.entry.get("changed_since_last_pull")) for r in journal.objects(bundle_id))
 
 
 def forget(journal: Journal, writer: BundleWriter, bundle_id: str, seqs: list[int]) -> None:
@@ -143,7 +149,6 @@ def seal(
     journal: Journal,
     writer: BundleWriter,
     bundle_id: str,
-    rows: list[ObjectRow],
     *,
     facility_id: str,
     now: datetime,
@@ -151,17 +156,18 @@ def seal(
     reception: dict[str, Any],
 ) -> dict[str, Any]:
     """Append this visit to the courier log, write every tag file, sign last; return the
-    checkpoint the bundle carries."""
+    checkpoint the bundle carries. The objects are those the journal records (read back);
+    their index entries are streamed from it."""
     device = unlocked.device
-    studies = {row.entry["header"]["study_instance_uid"] for row in rows}
+    objects, studies, plain_bytes, cipher_bytes = journal.bundle_totals(bundle_id)
     content = {
         "at": now.isoformat(timespec="seconds"),
         "facility_id": facility_id,
         "bundle_id": bundle_id,
         "operator": device.operator,
-        "objects": len(rows),
-        "studies": len(studies),
-        "bytes": sum(int(row.entry["size"]) for row in rows),
+        "objects": objects,
+        "studies": studies,
+        "bytes": plain_bytes,
         "skipped": int(visit.get("skipped_count", 0)),
     }
     entry = courierlog.entry_for_bundle(journal.conn, bundle_id)
@@ -177,18 +183,18 @@ def seal(
         device_public_key=device.signing_public,
         facility_id=facility_id,
         created=now.isoformat(timespec="seconds"),
-        object_count=len(rows),
-        study_count=len(studies),
-        payload_bytes=sum(row.cipher_size for row in rows),
+        object_count=objects,
+        study_count=studies,
+        payload_bytes=cipher_bytes,
     )
     try:
         writer.seal(
             info=info,
             objects=[
-                SealedObject(fmt.object_relpath(r.seq), r.cipher_sha256, r.cipher_size)
-                for r in rows
+                SealedObject(fmt.object_relpath(seq), digest, size)
+                for seq, digest, size in journal.object_checks(bundle_id)
             ],
-            index_entries=(r.entry for r in rows),
+            index_entries=(r.entry for r in journal.objects(bundle_id)),
             reception={**reception, "courier_log": block},
             recipients=device.center.recipients,
             signing_seed=unlocked.signing_seed,
@@ -199,8 +205,8 @@ def seal(
     journal.mark_sealed(
         bundle_id,
         sealed_at=now.isoformat(timespec="seconds"),
-        objects=len(rows),
-        studies=len(studies),
+        objects=objects,
+        studies=studies,
         size=info.payload_bytes,
         checkpoint=checkpoint,
     )

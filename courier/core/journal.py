@@ -31,6 +31,7 @@ from courier.core.device import UnlockedDevice
 from courier.core.journal_schema import MIGRATIONS
 
 CARRIED, NOT_SELECTED, SKIPPED = "carried", "not-selected", "skipped"
+_PAGE = 500  # objects fetched per query when a bundle's objects are read in order
 SELECTED = "selected"  # parsed and selected, not carried yet: its header is kept, sealed
 
 
@@ -263,22 +264,46 @@ class Journal:
             )
 
     def objects(self, bundle_id: str) -> Iterator[ObjectRow]:
+        """The bundle's objects in order, their entries unsealed, fetched a page at a time
+        (a bundle of 100,000 objects is never all in memory)."""
+        after = 0
+        while True:
+            rows = self.conn.execute(
+                "SELECT seq, file_key, plain_sha256, cipher_sha256, cipher_size, entry "
+                "FROM objects WHERE bundle_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (bundle_id, after, _PAGE),
+            ).fetchall()
+            for row in rows:
+                aad = f"{bundle_id}\0{row['seq']}".encode()
+                entry = json.loads(open_local(self._key, row["entry"], aad))
+                yield ObjectRow(
+                    row["seq"],
+                    row["file_key"],
+                    row["plain_sha256"],
+                    row["cipher_sha256"],
+                    row["cipher_size"],
+                    entry,
+                )
+            if len(rows) < _PAGE:
+                return
+            after = int(rows[-1]["seq"])
+
+    def object_checks(self, bundle_id: str) -> list[tuple[int, str, int]]:
+        """(seq, ciphertext sha256, size) of each object, in order: what the drive must hold."""
         rows = self.conn.execute(
-            "SELECT seq, file_key, plain_sha256, cipher_sha256, cipher_size, entry FROM objects "
-            "WHERE bundle_id = ? ORDER BY seq",
+            "SELECT seq, cipher_sha256, cipher_size FROM objects WHERE bundle_id = ? ORDER BY seq",
             (bundle_id,),
-        ).fetchall()
-        for row in rows:
-            aad = f"{bundle_id}\0{row['seq']}".encode()
-            entry = json.loads(open_local(self._key, row["entry"], aad))
-            yield ObjectRow(
-                row["seq"],
-                row["file_key"],
-                row["plain_sha256"],
-                row["cipher_sha256"],
-                row["cipher_size"],
-                entry,
-            )
+        )
+        return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    def bundle_totals(self, bundle_id: str) -> tuple[int, int, int, int]:
+        """(objects, studies, plaintext bytes, ciphertext bytes) of a bundle's objects."""
+        row = self.conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT study_key), COALESCE(SUM(plain_size), 0), "
+            "COALESCE(SUM(cipher_size), 0) FROM objects WHERE bundle_id = ?",
+            (bundle_id,),
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
     def object_sizes(self, bundle_id: str) -> dict[int, int]:
         """Ciphertext size of each recorded object of a bundle, by sequence number."""

@@ -209,6 +209,7 @@ class _Known:
 
     def __init__(self, journal: Journal, facility_id: str, digest: str) -> None:
         self.journal, self.facility_id, self.digest = journal, facility_id, digest
+        self.values: dict[str, str] = {}  # header values seen, each kept once
         self.carried: set[str] = set()  # of the current chunk's selected files
         self.confirmed: set[str] = set()  # of the current chunk's carried files
 
@@ -241,6 +242,13 @@ class _Known:
         keys = (state.sop_key, state.study_key)
         carried = state.sop_key in self.carried
         return _Parsed(header, dict(extra), selected=True, keys=keys, carried=carried)
+
+    def compact(self, header: InstanceHeader) -> InstanceHeader:
+        """The header with its values shared with the plan's other headers: a plan holds
+        every candidate's header until the copy, and all but the SOP Instance UID repeat
+        within a study (a plan of 100,000 instances would otherwise hold 100,000 copies)."""
+        values = self.values
+        return InstanceHeader(*(values.setdefault(v, v) for v in astuple(header)))
 
     def seal(self, file_key: str, header: InstanceHeader, extra: dict[str, str]) -> bytes:
         doc = [_HEADER_FIELDS, list(astuple(header)), extra]
@@ -303,6 +311,7 @@ def _decide(
         )
         buffer.put(file_key, state)
         return
+    header = known.compact(header)
     candidate = _candidate(known, plan, file, header, file_key, sop_key, study_key, job.carried)
     if candidate is None:
         state = FileState(file.size, file.mtime_ns, CARRIED, None, study_key, sop_key)

@@ -179,7 +179,7 @@ def pull(
                 )
             plan.skipped.extend(copied.skipped)
             result.node_failures += copied.node_failures
-            rows, bad = bundlejob.read_back(journal, writer, bundle_id, progress, copied.verified)
+            count, bad = bundlejob.read_back(journal, writer, bundle_id, progress, copied.verified)
             if not bad:
                 break
             bundlejob.forget(journal, writer, bundle_id, bad)
@@ -189,7 +189,7 @@ def pull(
                 "twice: the drive may be failing",
                 hint="Use another drive and run the pull again; this bundle was not sealed.",
             )
-        if not rows:  # a resumed bundle whose objects all had to be dropped, nothing new
+        if not count:  # a resumed bundle whose objects all had to be dropped, nothing new
             _visit_without_bundle(unlocked, journal, settings, now, result)
             return result
         _seal_and_finish(
@@ -197,7 +197,6 @@ def pull(
             journal,
             writer,
             bundle_id,
-            rows,
             settings,
             receipts_dir,
             now,
@@ -330,7 +329,6 @@ def _seal_and_finish(
     journal: Journal,
     writer: BundleWriter,
     bundle_id: str,
-    rows: list[Any],
     settings: Facility,
     receipts_dir: Path | None,
     now: datetime,
@@ -339,17 +337,17 @@ def _seal_and_finish(
 ) -> None:
     visit = _visit_summary(unlocked, settings, now, result, bundle_id)
     visit["skipped"] = [{"item": s.relpath, "reason": s.reason} for s in result.plan.skipped]
-    studies = {row.entry["header"]["study_instance_uid"] for row in rows}
+    objects, studies, _plain_bytes, cipher_bytes = journal.bundle_totals(bundle_id)
     reception = {
         "kind": "reception-log",
         "operator": unlocked.device.operator,
         "facility_id": settings.facility_id,
         "received": now.isoformat(timespec="seconds"),
-        "objects": len(rows),
-        "studies": len(studies),
+        "objects": objects,
+        "studies": studies,
         **{k: visit[k] for k in ("files_seen", "not_selected", "already_carried")},
         "skipped": len(result.plan.skipped),
-        "changed": sum(bool(r.entry.get("changed_since_last_pull")) for r in rows),
+        "changed": bundlejob.changed_count(journal, bundle_id),
         "capacity": visit["capacity"],
         "warnings": visit["warnings"],
     }
@@ -359,15 +357,14 @@ def _seal_and_finish(
         journal,
         writer,
         bundle_id,
-        rows,
         facility_id=settings.facility_id,
         now=now,
         visit=visit,
         reception=reception,
     )
     result.bundle_id = bundle_id
-    result.instances, result.studies = len(rows), len(studies)
-    result.payload_bytes = sum(r.cipher_size for r in rows)
+    result.instances, result.studies = objects, studies
+    result.payload_bytes = cipher_bytes
     result.changed = int(reception["changed"])
     result.warnings = list(visit["warnings"])
     result.receipt = finish_bundle(unlocked, journal, bundle_id, receipts_dir, now)

@@ -128,21 +128,20 @@ def finish_bundle(
 ) -> ReceiptOutcome:
     """Write the reception receipt of a sealed bundle and record the visit (idempotent)."""
     visit = journal.prepared_visit(bundle_id) or {}
-    rows = list(journal.objects(bundle_id))
-    received = [
-        ReceivedInstance(
-            InstanceHeader.from_dict(r.entry["header"]), r.plain_sha256, int(r.entry["size"])
-        )
-        for r in rows
-    ]
-    changed = [
+    changed = [  # the bundle's objects are read twice, a page at a time: never all in memory
         {
             "item": str(r.entry["source_relpath"]),
             "reason": "this instance was carried before with other content: taken again",
         }
-        for r in rows
+        for r in journal.objects(bundle_id)
         if r.entry.get("changed_since_last_pull")
     ]
+    received = (
+        ReceivedInstance(
+            InstanceHeader.from_dict(r.entry["header"]), r.plain_sha256, int(r.entry["size"])
+        )
+        for r in journal.objects(bundle_id)
+    )
     device = unlocked.device
     document = reception_receipt(
         bundle_id=bundle_id,
@@ -162,10 +161,11 @@ def finish_bundle(
     )
     outcome = write_reception_receipt(unlocked, receipts_dir, document)
     summary = {k: v for k, v in visit.items() if k != "skipped"}
+    totals = document["totals"]
     summary.update(
-        objects=len(rows),
-        studies=len({r.header.study_instance_uid for r in received}),
-        bytes=sum(r.size for r in received),
+        objects=totals["instances"],
+        studies=totals["studies"],
+        bytes=totals["bytes"],
         changed=len(changed),
         receipt="clinic folder" if outcome.files else f"kept on this laptop: {outcome.reason}",
     )
