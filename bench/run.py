@@ -1,7 +1,7 @@
 """`make bench`: throughput and memory of the hot paths against baselines of the same run.
 
     python -m bench.run [--size 1.2G] [--large-size 4G] [--scan-files 20000] [--repeat 3]
-                        [--only pull,scan,import,search,memory] [--workdir bench-data]
+                        [--only limits,pull,scan,import,search,memory] [--workdir bench-data]
 
 Builds its data sets with the examples generator (cached in --workdir), runs each measurement
 --repeat times from a cold page cache, and prints one table: median time, rate, peak RSS of
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench.harness import Measurement
 from bench.importer import bench_import
+from bench.limits import cpu_rows, disk_rows, pull_floor_row
 from bench.memory import bench_memory
 from bench.pull import bench_pull
 from bench.report import MemoryRow, Row, render, render_memory
@@ -28,7 +29,7 @@ from bench.scan import bench_scan
 from bench.search import bench_search
 from bench.setup import prepare_workspace, sized_terminal, small_terminal
 
-BENCHES = ("pull", "scan", "import", "search", "memory")
+BENCHES = ("limits", "pull", "scan", "import", "search", "memory")
 
 
 def parse_size(text: str) -> int:
@@ -76,9 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     measured: dict[str, Measurement] = {}
     for name in wanted:
         print(f"== {name}", flush=True)
-        if name == "pull":
-            rows += bench_pull(ws, term, args.repeat)
-            measured["pull"] = rows[-1].measurement
+        if name == "limits":
+            rows += cpu_rows() + disk_rows(workdir, args.repeat)
+        elif name == "pull":
+            pull_rows = bench_pull(ws, term, args.repeat)
+            rows += pull_rows
+            measured["pull"] = pull_rows[0].measurement
+            restic = next((r.baseline for r in pull_rows if r.minimum_ratio == 2.0), None)
+            rows.append(pull_floor_row(workdir, term, args.repeat, restic))
         elif name == "scan":
             rows += bench_scan(ws, small_terminal(workdir, args.scan_files), args.repeat)
         elif name == "import":
