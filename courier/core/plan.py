@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Protocol
 
@@ -248,10 +248,10 @@ class _Known:
         every candidate's header until the copy, and all but the SOP Instance UID repeat
         within a study (a plan of 100,000 instances would otherwise hold 100,000 copies)."""
         values = self.values
-        return InstanceHeader(*(values.setdefault(v, v) for v in astuple(header)))
+        return InstanceHeader(*(values.setdefault(v, v) for v in vars(header).values()))
 
     def seal(self, file_key: str, header: InstanceHeader, extra: dict[str, str]) -> bytes:
-        doc = [_HEADER_FIELDS, list(astuple(header)), extra]
+        doc = [_HEADER_FIELDS, list(vars(header).values()), extra]
         return self.journal.seal_header(self.facility_id, file_key, doc)
 
 
