@@ -82,8 +82,17 @@ def _tree_rss_kib(pid: int) -> int:
     return total
 
 
+def _start_time(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/<pid>/stat): tells a reused PID apart."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 class _TreeSampler(threading.Thread):
-    """Samples the summed RSS of a process tree until stopped."""
+    """Samples the summed PSS of a process tree until stopped (or until the process is gone:
+    on a busy machine its PID may be reused within milliseconds)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -92,8 +101,12 @@ class _TreeSampler(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        born = _start_time(self.pid)
         while not self._stop_event.wait(0.02):
-            self.peak = max(self.peak, _tree_rss_kib(self.pid))
+            sample = _tree_rss_kib(self.pid)
+            if born is None or _start_time(self.pid) != born:  # gone, maybe while sampling
+                return
+            self.peak = max(self.peak, sample)
 
     def stop(self) -> int:
         self._stop_event.set()

@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     render(rows)
     render_memory(memory)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (other work on the machine)")
     sys.stdout.flush()
     return 0
 
