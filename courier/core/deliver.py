@@ -133,6 +133,13 @@ def deliver_outbox(
                     now,
                 )
             )
+        except _ClinicFolderError as exc:  # the document waits on the drive for the next visit
+            reason = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) else None
+            report.left.append(
+                NotDelivered(
+                    document_id, f"the clinic's folder {receipts_dir} cannot take it ({reason})"
+                )
+            )
         except PermissionError:
             report.left.append(
                 NotDelivered(document_id, f"the clinic's folder {receipts_dir} is not writable")
@@ -188,6 +195,10 @@ def storage_pairs(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
+class _ClinicFolderError(Exception):
+    """Writing into the clinic's receipts folder failed (the cause is the OSError)."""
+
+
 def _deliver(
     unlocked: UnlockedDevice,
     journal: Journal,
@@ -199,13 +210,16 @@ def _deliver(
     parts: dict[str, Path],
     now: datetime,
 ) -> Delivered:
-    receipts_dir.mkdir(parents=True, exist_ok=True)
-    remove_temp_files_in(receipts_dir)
     written = []
-    for part in PARTS:
-        target = receipts_dir / f"{document_id}{part}"
-        atomic_write(target, plain[part])
-        written.append(target)
+    try:
+        receipts_dir.mkdir(parents=True, exist_ok=True)
+        remove_temp_files_in(receipts_dir)
+        for part in PARTS:
+            target = receipts_dir / f"{document_id}{part}"
+            atomic_write(target, plain[part])
+            written.append(target)
+    except OSError as exc:
+        raise _ClinicFolderError from exc
     doc = json.loads(plain[".json"])
     at = now.isoformat(timespec="seconds")
     pairs = [(journal.uid_key("sop", uid), digest) for uid, digest in storage_pairs(doc)]

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from center.core.archive import CenterKeys
 from common.bundle.writer import BundleWriter
+from common.crypto import recipient_of
 from common.errors import DriveError, DriveFull
 from courier.core import drive as drive_module
 from courier.core import reception
@@ -20,7 +22,7 @@ from courier.core.device import UnlockedDevice
 from courier.core.drive import Drive, init_drive
 from courier.core.pull import pull
 from tests.conftest import NOW, Terminal
-from tests.courier.conftest import settings
+from tests.courier.conftest import put_in_outbox, settings, storage_receipt
 
 
 def _failing(code: int) -> Any:
@@ -73,3 +75,34 @@ def test_receipt_folder_failing_with_eio_keeps_the_receipt_on_the_laptop(
     assert "not writable" in result.receipt.reason
     home = device.device.home.root
     assert reception.pending_receipts(home, "clinic-1") == [result.receipt.receipt_id]
+
+
+def test_clinic_folder_that_cannot_be_made_does_not_stop_the_visit(
+    device: UnlockedDevice,
+    drive: Drive,
+    small_terminal: Terminal,
+    center_keys: CenterKeys,
+    tmp_path: Path,
+) -> None:
+    """A receipts path the clinic's disk cannot take (here: below a regular file) leaves the
+    waiting storage receipt on the drive and the reception receipt on the laptop, and the pull
+    still seals its bundle (it used to stop with drive-unusable before copying anything)."""
+    document = storage_receipt(
+        "clinic-1", "20261120T100000Z-0000abcd", {}, device.device.center.signing_public
+    )
+    recipient = recipient_of(device.age_identity)
+    put_in_outbox(drive.root, "clinic-1", document, center_keys.signing_seed, [recipient])
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("x")
+    result = pull(
+        device,
+        settings=settings(small_terminal.root, receipts=blocked / "receipts"),
+        drive=drive,
+        now=NOW,
+    )
+    assert result.bundle_id is not None
+    assert result.delivery is not None and result.delivery.delivered == []
+    [left] = result.delivery.left
+    assert "cannot take it" in left.reason and not left.refused
+    assert list(drive.outbox("clinic-1").glob("*.age"))
+    assert result.receipt is not None and result.receipt.fallback is not None
