@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test lint bench docs reliability clean
 
 $(BIN)/courier: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ test: $(BIN)/courier
 
 bench: $(BIN)/courier
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Fault injection and adversarial trials over the whole workflow (docs/reliability.md);
+# RELIABILITY_ARGS="--seed N" replays a run. Fails on any lost, duplicated or leaked datum.
+reliability: $(BIN)/courier
+	$(BIN)/python -m reliability $(RELIABILITY_ARGS)
 
 docs: $(BIN)/courier
 	$(BIN)/python -m tests.cli_reference
