@@ -114,17 +114,17 @@ def remove_temp_files(directory: Path) -> int:
     return removed
 
 
-def evict_from_cache(path: Path) -> None:
-    """Ask the kernel to drop *path* from the page cache so a re-read comes from the device.
+def evict_from_cache(fd: int, *, synced: bool = False) -> None:
+    """Ask the kernel to drop the open file *fd* from the page cache so that reading it again
+    comes from the device.
 
     Used before sealing a bundle: the read-back must see what the drive holds, not what the
-    laptop still remembers. Best effort where ``posix_fadvise`` is not available.
+    laptop still remembers. Dirty pages cannot be dropped: unless the caller fsynced the file
+    itself (*synced*), it is fdatasynced first. Best effort where ``posix_fadvise`` is not
+    available.
     """
     if not hasattr(os, "posix_fadvise"):
         return
-    fd = os.open(path, os.O_RDONLY)
-    try:
+    if not synced:
         os.fdatasync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)

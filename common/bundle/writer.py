@@ -153,11 +153,20 @@ class BundleWriter:
         for folder in sorted({(self.dir / fmt.object_relpath(seq)).parent for seq in seqs}):
             fsync_dir(folder)
 
-    def read_back(self, seq: int) -> tuple[str, int]:
-        """Re-read object *seq* from the device (page cache evicted): (sha256, size)."""
+    def read_back(self, seq: int, *, synced: bool = False) -> tuple[str, int]:
+        """Re-read object *seq* from the device (page cache evicted): (sha256, size).
+
+        *synced* says the object was fsynced by this process (its cached pages are clean and
+        can be dropped at once); otherwise it is fdatasynced first, as dirty pages cannot be.
+        """
         path = self.dir / fmt.object_relpath(seq)
-        evict_from_cache(path)
-        return hash_file(path)
+        digest, size = hashlib.sha256(), 0
+        with path.open("rb", buffering=0) as fh:
+            evict_from_cache(fh.fileno(), synced=synced)
+            while chunk := fh.read(_READ_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return digest.hexdigest(), size
 
     def seal(
         self,

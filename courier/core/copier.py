@@ -245,7 +245,7 @@ class _Pipeline:
         """In a verifier thread: read the object back from the device. A failure is left to
         the read-back phase, which reads it again and reports it."""
         try:
-            self.result.verified[seq] = self.writer.read_back(seq)
+            self.result.verified[seq] = self.writer.read_back(seq, synced=True)
         except OSError:
             return
 
