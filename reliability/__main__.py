@@ -71,7 +71,11 @@ def _scenarios(ctx: RunContext, only: list[str]) -> list[Callable[[], list[Row]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m reliability",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--seed", type=int, help="replay a run (default: a new random seed)")
     parser.add_argument(
         "--trials", type=int, default=100, help="trials per crash subject (default 100)"
@@ -83,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         help="hypothesis examples per property scenario (default: scaled from --trials)",
     )
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma list of scenarios")
-    parser.add_argument("--jobs", type=int, default=max(2, os.cpu_count() or 2))
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=max(2, os.cpu_count() or 2),
+        help="trials run at once (default: the number of CPUs, at least 2)",
+    )
     parser.add_argument("--workdir", type=Path, help="where trials work (default: a temp dir)")
     parser.add_argument(
         "--match", default="", help="run only the trials whose name contains this text"
