@@ -1,12 +1,24 @@
-"""Big buffers out of the malloc heap, so a long pull or import does not grow its memory.
+"""One malloc heap, reused: a long pull or import neither grows its memory nor faults it in.
 
 The copy and import pipelines allocate and free thousands of buffers of about an object's size
-(hundreds of KiB) in several threads. glibc's malloc serves allocations above its mmap
-threshold with mmap and gives them back on free; but after the first such free it raises that
-threshold (up to 32 MiB), after which the same buffers come from the per-thread heaps, which
-keep freed memory: the resident set then creeps up with the number of objects (measured: an
-import of 8,200 objects at 187 MB instead of 137 MB). Setting the threshold explicitly turns
-that adjustment off (mallopt(3)). Elsewhere than glibc this does nothing.
+(hundreds of KiB) in a dozen threads. Left to itself, glibc's malloc does two costly things with
+them:
+
+* it serves them with mmap and gives them back with munmap until the first such free, then
+  raises its mmap threshold, after which each thread's own heap (arena) keeps what it freed:
+  the resident set then creeps up with the number of objects (measured: an import of 8,200
+  objects at 187 MB instead of 137 MB);
+* fixing the threshold at its starting 128 KiB instead (what this module did first) stops the
+  creep but maps every buffer afresh: each 512 KiB object was then paid for with about 380
+  page faults, zero-filled by the kernel (a 1.3 GB pull: 1.29 million faults, 4.7 s of system
+  time of 10 s of CPU).
+
+So: ONE arena for every thread (``M_ARENA_MAX``), so a buffer freed by the writer thread is
+reused by a reader thread; buffers up to :data:`_MMAP_THRESHOLD` from that heap, not mmap; and
+free memory at the top of the heap kept up to :data:`_TRIM_THRESHOLD` (more than the pipelines'
+bounded buffers in flight) before it is given back. Setting these explicitly also turns glibc's
+own adjustment off (mallopt(3)). Measured with ``python -m bench.run --only memory``, see
+docs/performance.md. Elsewhere than glibc this does nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +27,18 @@ import ctypes
 import ctypes.util
 import functools
 
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_THRESHOLD = 128 << 10  # glibc's own starting value, kept fixed
+_M_ARENA_MAX = -8
+
+_ARENAS = 1
+_MMAP_THRESHOLD = 4 << 20  # above a usual instance; bigger buffers are mapped and unmapped
+_TRIM_THRESHOLD = 32 << 20  # above the 16 MiB (pull) and 24 MiB (import) held in flight
 
 
 @functools.cache
-def keep_big_buffers_out_of_the_heap() -> bool:
-    """Fix malloc's mmap threshold (once per process); True when it could be done."""
+def reuse_one_heap_for_big_buffers() -> bool:
+    """Set malloc up for the pipelines (once per process); True when it could be done."""
     name = ctypes.util.find_library("c")
     if name is None:
         return False
@@ -29,4 +46,11 @@ def keep_big_buffers_out_of_the_heap() -> bool:
         mallopt = ctypes.CDLL(name).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _THRESHOLD))
+    return all(
+        mallopt(option, value)
+        for option, value in (
+            (_M_ARENA_MAX, _ARENAS),
+            (_M_MMAP_THRESHOLD, _MMAP_THRESHOLD),
+            (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD),
+        )
+    )

@@ -50,7 +50,7 @@ from common.bundle.writer import hash_file
 from common.crypto import decrypt_object_bytes
 from common.errors import DecryptError, StorageError
 from common.fsio import finish_new_file, start_new_file
-from common.heap import keep_big_buffers_out_of_the_heap
+from common.heap import reuse_one_heap_for_big_buffers
 from common.progress import Progress
 
 if TYPE_CHECKING:
@@ -306,7 +306,7 @@ def store_objects(
     it here: the verification then needs to check only presence and sizes, and the drive is
     read once.
     """
-    keep_big_buffers_out_of_the_heap()
+    reuse_one_heap_for_big_buffers()
     pipeline = _Pipeline(archive, identity, bundle_dir, manifest)
     results = _Results(pipeline.in_flight)
     failed = True

@@ -34,7 +34,7 @@ from common.bundle.writer import BundleWriter
 from common.crypto import ObjectDigest, encrypt_bytes
 from common.dicomhdr import InstanceHeader
 from common.errors import ArchiveError, DriveError, DriveFull
-from common.heap import keep_big_buffers_out_of_the_heap
+from common.heap import reuse_one_heap_for_big_buffers
 from common.progress import Progress
 from courier.core.journal import Journal, NewObject
 from courier.core.plan import Candidate, Plan, Skipped
@@ -309,7 +309,7 @@ def copy_files(
     result holds what each copied object read back as from the device."""
     result = CopyResult()
     progress.phase("copy", len(plan.candidates))
-    keep_big_buffers_out_of_the_heap()
+    reuse_one_heap_for_big_buffers()
     pipeline = _Pipeline(journal, writer, bundle_id, recipients, progress, result)
     failed = True
     try:
