@@ -20,6 +20,7 @@ from center.core.search import (
     label,
     name_keys,
     parse_date_range,
+    query_plan,
     search,
 )
 from center.core.studyref import patient_label, study_label
@@ -119,6 +120,39 @@ def test_date_range_is_inclusive_and_skips_undated(people: Archive) -> None:
 def test_modality_matches_any_series(people: Archive) -> None:
     """A study with MR and SR series is found by SR."""
     assert _accessions(people, StudyQuery(modality="sr")) == ["A2"]
+
+
+def test_modality_with_other_criteria_matches_any_series(people: Archive) -> None:
+    """With a date range or a patient too, the modality is still any series' modality."""
+    in_2021 = StudyQuery(date_from=date(2021, 1, 1), date_to=date(2021, 12, 31), modality="sr")
+    assert _accessions(people, in_2021) == ["A2"]
+    assert _accessions(people, StudyQuery(patient_id="P1", modality="MR")) == ["A2"]
+    assert _accessions(people, StudyQuery(patient_id="P2", modality="MR")) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        (
+            StudyQuery(date_from=date(2010, 1, 1), date_to=date(2010, 12, 31), modality="MR"),
+            "studies_date",
+        ),
+        (StudyQuery(patient_id="P1", modality="MR"), "patients_patient_id"),
+    ],
+)
+def test_a_narrowing_criterion_drives_a_modality_search(
+    people: Archive, query: StudyQuery, index: str
+) -> None:
+    """With a date range or a patient, SQLite walks that index and checks each study's series;
+    it does not look up every study of the modality (most of the catalog, from a cold cache)."""
+    plan = query_plan(people.conn, query)
+    assert index in plan[0] and "INTEGER PRIMARY KEY" not in plan[0], plan
+
+
+def test_a_modality_alone_is_searched_by_its_list(people: Archive) -> None:
+    """A modality alone: its studies are listed from the series_modality index, then looked up."""
+    plan = query_plan(people.conn, StudyQuery(modality="MR"))
+    assert "INTEGER PRIMARY KEY" in plan[0] and any("series_modality" in p for p in plan), plan
 
 
 def test_expiring_before(people: Archive) -> None:
