@@ -52,7 +52,9 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", default="1.2G", help="terminal size for pull and import")
     parser.add_argument("--large-size", default="4G", help="second size for the memory table")
     parser.add_argument("--pixel-bytes", default="512K", help="pixel data per instance")
@@ -102,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     render(rows)
     render_memory(memory)
-    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (other work on the machine)")
+    print(
+        f"\nload average at the end: {os.getloadavg()[0]:.2f} (the benchmark's own commands,"
+        " with their threads, count in it)"
+    )
     sys.stdout.flush()
     return 0
 
