@@ -485,6 +485,24 @@ class OutboxDocumentRefused(ArchiveError):
     )
 
 
+class BundleNotInJournal(ArchiveError):
+    ref = "bundle-not-in-journal"
+    exit_code = 62
+    default_hint = (
+        "Check the bundle id (`courier bundle list` shows the bundles this laptop made); a "
+        "bundle made by another laptop can only be released on that laptop."
+    )
+
+
+class NothingToRelease(ArchiveError):
+    ref = "nothing-to-release"
+    exit_code = 63
+    default_hint = (
+        "The center's storage receipts confirm every instance of this bundle: nothing is lost "
+        "and nothing needs to be carried again."
+    )
+
+
 ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     ArchiveError,
     ConfigError,
@@ -548,4 +566,6 @@ ALL_ERRORS: tuple[type[ArchiveError], ...] = (
     DriveNotFound,
     DriveAmbiguous,
     OutboxDocumentRefused,
+    BundleNotInJournal,
+    NothingToRelease,
 )

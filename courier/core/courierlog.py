@@ -61,15 +61,21 @@ def _row(row: sqlite3.Row | tuple[Any, ...]) -> LogEntry:
 def append(conn: sqlite3.Connection, content: dict[str, Any]) -> LogEntry:
     """Append a visit entry; *content* holds every field but ``seq``."""
     with transaction(conn):
-        last = conn.execute("SELECT seq, hash FROM courier_log ORDER BY seq DESC LIMIT 1")
-        row = last.fetchone()
-        seq, prev = (1, GENESIS_HEX) if row is None else (int(row[0]) + 1, str(row[1]))
-        full = {**content, "seq": seq}
-        digest = chain_hash(LOG_DOMAIN, prev, full)
-        conn.execute(
-            "INSERT INTO courier_log VALUES (?, ?, ?, ?, ?)",
-            (seq, str(full["at"]), full.get("bundle_id"), canonical_json(full).decode(), digest),
-        )
+        return append_in_transaction(conn, content)
+
+
+def append_in_transaction(conn: sqlite3.Connection, content: dict[str, Any]) -> LogEntry:
+    """:func:`append` inside the caller's transaction (an operator's action and its entry are
+    committed together)."""
+    last = conn.execute("SELECT seq, hash FROM courier_log ORDER BY seq DESC LIMIT 1")
+    row = last.fetchone()
+    seq, prev = (1, GENESIS_HEX) if row is None else (int(row[0]) + 1, str(row[1]))
+    full = {**content, "seq": seq}
+    digest = chain_hash(LOG_DOMAIN, prev, full)
+    conn.execute(
+        "INSERT INTO courier_log VALUES (?, ?, ?, ?, ?)",
+        (seq, str(full["at"]), full.get("bundle_id"), canonical_json(full).decode(), digest),
+    )
     return LogEntry(seq, full, digest)
 
 

@@ -8,13 +8,14 @@ of the courier log (courier/core/courierlog.py) is checked against the device's 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from common.sqlitedb import connect, migrate
 from courier.core import courierlog
 from courier.core.device import Device
 from courier.core.journal_schema import MIGRATIONS
+from courier.core.release import ReleaseRecord, release_records
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,19 @@ class VisitLog:
     visits: list[VisitRecord]
     chain_entries: int
     chain_problems: list[str]
+    releases: list[ReleaseRecord] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "visits": [v.to_dict() for v in self.visits],
+            "releases": [r.to_dict() for r in self.releases],
             "log_chain": {"entries": self.chain_entries, "problems": self.chain_problems},
         }
 
 
 def visit_log(device: Device, facility_id: str | None = None) -> VisitLog:
-    """Past visits, oldest first (of one facility, or all), and the log chain's state."""
+    """Past visits, oldest first (of one facility, or all), the operator's releases of lost
+    bundles, and the log chain's state."""
     path = device.home.journal
     if not path.exists():
         return VisitLog([], 0, [])
@@ -76,6 +80,7 @@ def visit_log(device: Device, facility_id: str | None = None) -> VisitLog:
         ]
         entries = courierlog.entries(conn)
         problems = courierlog.verify_local(conn, device.signing_public)
+        releases = release_records(conn, facility_id=facility_id)
     finally:
         conn.close()
-    return VisitLog(visits, len(entries), problems)
+    return VisitLog(visits, len(entries), problems, releases)

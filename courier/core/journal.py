@@ -118,8 +118,8 @@ class Journal:
 
     def open_bundle(self, facility_id: str, volume_id: str) -> str | None:
         row = self.conn.execute(
-            "SELECT bundle_id FROM bundles WHERE facility_id = ? AND volume_id = ? "
-            "AND status = 'open' ORDER BY created LIMIT 1",
+            "SELECT bundle_id FROM bundles WHERE facility_id = ? AND volume_id = ? "  # noqa: S608 - a constant
+            f"AND status = 'open' AND {_NOT_GIVEN_UP} ORDER BY created LIMIT 1",
             (facility_id, volume_id),
         ).fetchone()
         return None if row is None else str(row["bundle_id"])
@@ -127,8 +127,8 @@ class Journal:
     def open_elsewhere(self, facility_id: str, volume_id: str) -> list[tuple[str, str]]:
         """Unfinished bundles of *facility_id* on other drives: (bundle id, volume id)."""
         rows = self.conn.execute(
-            "SELECT bundle_id, volume_id FROM bundles WHERE facility_id = ? AND volume_id != ? "
-            "AND status = 'open' ORDER BY created",
+            "SELECT bundle_id, volume_id FROM bundles WHERE facility_id = ? AND volume_id != ? "  # noqa: S608
+            f"AND status = 'open' AND {_NOT_GIVEN_UP} ORDER BY created",
             (facility_id, volume_id),
         )
         return [(str(r[0]), str(r[1])) for r in rows]
@@ -414,23 +414,28 @@ class Journal:
         (the center quarantined them), and forget their files' recorded decisions, so the next
         pull takes them again. Call after :meth:`confirm` with the bundle's receipt."""
         with transaction(self.conn):
-            rows = self.conn.execute(
-                "SELECT o.seq, o.file_key, b.facility_id FROM objects o "  # noqa: S608 - a constant
-                "JOIN bundles b ON b.bundle_id = o.bundle_id "
-                f"WHERE o.bundle_id = ? AND {_NOT_RELEASED} AND NOT EXISTS ("
-                "SELECT 1 FROM confirmed c WHERE c.sop_key = o.sop_key "
-                "AND c.plain_sha256 = o.plain_sha256)",
-                (bundle_id,),
-            ).fetchall()
-            for seq, file_key, facility_id in rows:
-                self.conn.execute(
-                    "INSERT INTO released VALUES (?, ?, ?, ?)", (bundle_id, seq, document_id, at)
-                )
-                self.conn.execute(
-                    "DELETE FROM files WHERE facility_id = ? AND file_key = ?",
-                    (facility_id, file_key),
-                )
-        return len(rows)
+            return self.release_in_transaction(bundle_id, document_id, at)[0]
+
+    def release_in_transaction(self, bundle_id: str, document_id: str, at: str) -> tuple[int, int]:
+        """:meth:`release_unconfirmed` inside the caller's transaction: (objects, studies)
+        released (courier/core/release.py records an operator's release with it, atomically)."""
+        rows = self.conn.execute(
+            "SELECT o.seq, o.file_key, b.facility_id, o.study_key FROM objects o "  # noqa: S608 - a constant
+            "JOIN bundles b ON b.bundle_id = o.bundle_id "
+            f"WHERE o.bundle_id = ? AND {_NOT_RELEASED} AND NOT EXISTS ("
+            "SELECT 1 FROM confirmed c WHERE c.sop_key = o.sop_key "
+            "AND c.plain_sha256 = o.plain_sha256)",
+            (bundle_id,),
+        ).fetchall()
+        for seq, file_key, facility_id, _study in rows:
+            self.conn.execute(
+                "INSERT INTO released VALUES (?, ?, ?, ?)", (bundle_id, seq, document_id, at)
+            )
+            self.conn.execute(
+                "DELETE FROM files WHERE facility_id = ? AND file_key = ?",
+                (facility_id, file_key),
+            )
+        return len(rows), len({r[3] for r in rows})
 
     def record_delivery(
         self, document_id: str, facility_id: str, kind: str, at: str, volume_id: str
@@ -489,6 +494,10 @@ class Journal:
 _NOT_RELEASED = (
     "NOT EXISTS (SELECT 1 FROM released r WHERE r.bundle_id = o.bundle_id AND r.seq = o.seq)"
 )
+
+# A bundle row the operator has not released as lost (`courier bundle release`): an open one
+# released is never resumed, its drive being gone.
+_NOT_GIVEN_UP = "bundle_id NOT IN (SELECT bundle_id FROM bundle_releases)"
 
 
 def _header_aad(facility_id: str, file_key: str) -> bytes:

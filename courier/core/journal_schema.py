@@ -108,5 +108,24 @@ JOURNAL_MIGRATIONS = [
     )
     """,
     ),
+    (
+        # An operator's release of a bundle whose drive was lost or that the center refused
+        # whole (`courier bundle release`): its unconfirmed objects are in ``released`` with
+        # the document id ``operator-release``; this row says who, when, why and how many.
+        "journal-0005-bundle-releases",
+        """
+    CREATE TABLE bundle_releases (
+        release_id INTEGER PRIMARY KEY,
+        bundle_id TEXT NOT NULL REFERENCES bundles(bundle_id),
+        released_at TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        instances INTEGER NOT NULL,
+        studies INTEGER NOT NULL,
+        log_seq INTEGER NOT NULL
+    );
+    CREATE INDEX bundle_releases_bundle ON bundle_releases(bundle_id)
+    """,
+    ),
 ]
 MIGRATIONS = [*JOURNAL_MIGRATIONS, *LOG_MIGRATIONS]
