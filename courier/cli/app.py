@@ -10,6 +10,7 @@ import typer
 
 from common.boundary import DEBUG_VARIABLE
 from common.environment import Environment
+from courier.cli import bundle as bundle_cli
 from courier.cli import deliver as deliver_cli
 from courier.cli import device as device_cli
 from courier.cli import drive as drive_cli
@@ -71,6 +72,7 @@ app.command("drives")(drive_cli.drives)
 app.add_typer(drive_cli.app, name="drive")
 app.command("log")(log_cli.log)
 app.command("verify")(verify_cli.verify)
+app.add_typer(bundle_cli.app, name="bundle")
 
 
 def main() -> None:

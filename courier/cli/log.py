@@ -27,7 +27,8 @@ def log(
     as_json: JsonOutput = False,
 ) -> None:
     """Show past visits: date, operator, facility, bundle, counts, bytes, the terminal's
-    capacity and warnings; and whether the courier log's hash chain is intact."""
+    capacity and warnings; bundles released as lost (`courier bundle release`); and whether
+    the courier log's hash chain is intact."""
     result = visit_log(load_device(state(ctx).home), facility)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
@@ -63,6 +64,26 @@ def log(
             "\n".join(s.get("warnings", [])) or "-",
         )
     console.print(table)
+    if result.releases:
+        released = Table(
+            "Date",
+            "Facility",
+            "Operator",
+            "Bundle",
+            "Instances",
+            "Reason",
+            title="Bundles released",
+        )
+        for r in result.releases:
+            released.add_row(
+                r.released_at[:16].replace("T", " "),
+                r.facility_id,
+                r.operator,
+                r.bundle_id,
+                str(r.instances),
+                r.reason,
+            )
+        console.print(released)
     if result.chain_problems:
         render.warnings(console, [f"courier log: {p}" for p in result.chain_problems])
     else:
