@@ -6,7 +6,9 @@ drive is pulled mid-write), unplugs its drive and plugs in the other one or the 
 new mount point, resumes, delivers; the center imports, imports again, and purges expired
 studies (with a clock decades ahead: everything cataloged is expired, the clinic's contract says
 delete). A sealed object may rot on the drive (one byte changed): the center must quarantine it
-and the courier must bring it again, as the storage receipt promises.
+and the courier must bring it again, as the storage receipt promises. A drive may be lost in
+transit: the operator releases its bundles and a new drive takes its name; the lost one may
+turn up later and be imported, its instances already carried again.
 
 After every step: the catalog holds only intact objects and no instance twice. At the end of
 each example every drive is plugged in once more and the visit is finished (pull, import,
@@ -37,6 +39,7 @@ from hypothesis.stateful import (
 from center.core.archive import open_archive
 from center.core.purge import purge
 from common.bundle import format as fmt
+from common.errors import NothingToRelease
 from examples.clinic_terminal import TerminalSpec
 from reliability import oracle
 from reliability.harness import Row, RunContext, TrialResult, timed
@@ -236,6 +239,43 @@ class Visits(RuleBasedStateMachine):
         target.write_bytes(bytes(data))
         self.result.faults += 1
         self.steps.append(f"rot {target.relative_to(self._mount())}")
+
+    @rule(name=st.sampled_from(DRIVES))
+    def lose_drive(self, name: str) -> None:
+        """A drive is lost in transit: the operator releases its bundles (`courier bundle
+        release`: their instances no storage receipt confirms are pulled again) and prepares a
+        new drive under the same name."""
+        if self.plugged == name:
+            self._unplug()
+        shelf = self.root / "shelf" / name
+        volume = (shelf / fmt.VOLUME_MARKER).read_text("ascii").split()[1]
+        (self.root / "lost").mkdir(exist_ok=True)
+        shelf.rename(self.root / "lost" / f"{len(self.steps):03d}-{name}")
+        self.result.faults += 1
+        self.steps.append(f"lose {name}")
+        done = self._run("courier", "bundle", "list", "--json")
+        self._expect(done, (0,), "bundle list")
+        for bundle in json.loads(done.stdout):
+            if bundle["volume_id"] == volume and not bundle["released_by_operator"]:
+                done = self._run(
+                    "courier", "bundle", "release", bundle["bundle_id"], "--reason", "lost",
+                    "--yes", "--json",
+                )  # fmt: skip
+                self._expect(done, (0, NothingToRelease.exit_code), "bundle release")
+        shelf.mkdir()
+        self._expect(self._run("courier", "drive", "init", str(shelf)), (0,), "drive init")
+
+    @precondition(
+        lambda self: (self.root / "lost").is_dir() and any((self.root / "lost").iterdir())
+    )
+    @rule()
+    def lost_drive_turns_up(self) -> None:
+        """The oldest lost drive turns up and the center imports it: the instances carried again
+        since are recognised as stored already (the invariant: none is cataloged twice)."""
+        found = sorted((self.root / "lost").iterdir())[0]
+        self.steps.append(f"lost drive {found.name} turns up")
+        self._expect(self._run("center", "import", str(found), "--json"), (0, 27, 41), "import")
+        shutil.rmtree(found)
 
     # -- invariants -----------------------------------------------------------------------------
 

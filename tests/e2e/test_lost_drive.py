@@ -12,6 +12,7 @@ import pytest
 
 from center.core.archive import Archive, CenterKeys
 from center.core.importer import ImportReport, import_drive
+from common.bundle import format as fmt
 from courier.core.deliver import deliver
 from courier.core.device import UnlockedDevice
 from courier.core.drive import Drive, init_drive
@@ -100,3 +101,32 @@ def test_both_receipts_confirm_everything_and_nothing_is_carried_again(
         (expected, expected),
     ]
     assert do_pull(device, lost, terminal.root, receipts=clinic).bundle_id is None
+
+
+def test_a_bundle_refused_whole_is_carried_again_after_its_release(
+    device: UnlockedDevice,
+    drive: Drive,
+    terminal: Terminal,
+    archive: Archive,
+    center_keys: CenterKeys,
+) -> None:
+    """A bundle the center refuses (a damaged tag file: no storage receipt comes) is released,
+    and the next pull onto the same drive brings every instance, which the center stores."""
+    first = do_pull(device, drive, terminal.root)
+    index = bundle_dir(drive, first) / fmt.INDEX
+    data = bytearray(index.read_bytes())
+    data[-1] ^= 0x01
+    index.write_bytes(bytes(data))
+    [refused] = _import(archive, center_keys, drive).outcomes
+    assert refused.status == "refused"
+    assert first.bundle_id is not None
+    release_bundle(device, first.bundle_id, reason="refused by the center", now=NOW)
+    second = do_pull(device, drive, terminal.root)
+    assert second.bundle_id is not None and second.instances == first.instances
+    report = _import(archive, center_keys, drive)
+    assert {(o.bundle_id, o.status) for o in report.outcomes} == {
+        (first.bundle_id, "refused"),
+        (second.bundle_id, "imported"),
+    }
+    stored = {r[0] for r in archive.conn.execute("SELECT sop_instance_uid FROM instances")}
+    assert stored == set(a_instances(terminal))
