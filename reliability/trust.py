@@ -221,7 +221,6 @@ def altered_receipt(world: World, t: Trial) -> None:
         t.case.run("center", "receipt", "verify", str(receipt)),
         "storage receipt with an altered study list",
         codes=(42,),
-        alert=False,
     )
 
 
@@ -324,8 +323,12 @@ def rewritten_audit(world: World, t: Trial, rechain: bool) -> None:
                 prev = digest
     conn.close()
     what = "audit entry rewritten" + (" with the chain recomputed" if rechain else "")
-    t.refused(t.case.run("center", "audit", "verify"), what, codes=(43,), alert=False)
-    t.refused(t.case.run("center", "check"), f"{what} (center check)", codes=(44,), alert=False)
+    t.refused(t.case.run("center", "audit", "verify"), what, codes=(43,))
+    t.alerts_before = t.alerts()  # `center check` must raise its own alert
+    t.refused(t.case.run("center", "check"), f"{what} (center check)", codes=(44,))
+    again = t.case.run("center", "audit", "verify")
+    if again.returncode != 43:
+        t.result.fail(f"{what}: the alerts hid the tampering ({again.returncode})")
 
 
 class _Row(dict):  # type: ignore[type-arg]

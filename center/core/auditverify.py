@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from center.core import audit
+from center.core import audit, tamper
 from common.sqlitedb import transaction
 
 EDITED, DELETED, INSERTED, REORDERED, CHECKPOINT = (
@@ -205,8 +205,14 @@ def verify_log(
     now: datetime,
     extra_checkpoints: Iterable[audit.Checkpoint] = (),
 ) -> AuditVerifyReport:
-    """Verify the chain, then record that it was verified (110101) with the result."""
+    """Verify the chain, then record that it was verified (110101) with the result.
+
+    Problems are also recorded as a security alert (110113) in the same transaction: check
+    ``audit-checkpoint`` when only signed checkpoints saw them, else ``audit-chain``. Both
+    entries chain onto the last stored row as it is, so a broken chain stays broken.
+    """
     report = verify_chain(conn, center_public, extra_checkpoints=extra_checkpoints)
+    only_checkpoints = all(p.kind == CHECKPOINT for p in report.problems)
     with transaction(conn):
         audit.record(
             conn,
@@ -221,5 +227,13 @@ def verify_log(
                 "entries": report.entries,
                 "problems": len(report.problems),
             },
+        )
+        tamper.audit_alert(
+            conn,
+            report.problems,
+            at=now,
+            operator=operator,
+            action="audit",
+            check=tamper.AUDIT_CHECKPOINT if only_checkpoints else tamper.AUDIT_CHAIN,
         )
     return report

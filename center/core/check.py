@@ -8,7 +8,9 @@ stored object; with ``subset=(n, t)`` it re-hashes the objects of *n* of *t* sli
 slice is its sha256 modulo *t*), continuing after the slices of the previous such run, whose
 position is kept in the catalog: ``--subset 1/T`` reads everything every T runs.
 
-The run is recorded in ``fixity_runs`` and in the audit log.
+The run is recorded in ``fixity_runs`` and in the audit log; problems of the audit log are
+also recorded there as a security alert (check ``archive-check``, :mod:`center.core.tamper`).
+Missing, truncated or corrupt objects are findings, not alerts: bit rot looks the same.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from center.core import audit
+from center.core import audit, tamper
 from center.core.auditverify import AuditVerifyReport, verify_chain
 from center.core.lock import maintenance_lock
 from center.core.outbox import document_files, outbox_folder, pending
@@ -318,3 +320,12 @@ def _record(
                 "kinds": sorted({f.kind for f in report.findings}),
             },
         )
+        if report.audit is not None:
+            tamper.audit_alert(
+                conn,
+                report.audit.problems,
+                at=now,
+                operator=operator,
+                action="check",
+                check=tamper.ARCHIVE_CHECK,
+            )

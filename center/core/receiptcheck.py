@@ -11,18 +11,24 @@ reported separately:
   still holds that hash at that position (else the log was rewritten after the receipt);
 * ``instance-lists``: each study's ``instance_list_sha256`` matches the instances it lists;
 * ``stored``: every listed instance is still cataloged and its object is in the store.
+
+A failed check that proves an alteration or a foreign signer (all but ``stored``, a missing
+``.sig`` and an unreadable issuer key) is also recorded as a security alert
+(:mod:`center.core.tamper`), in the transaction that records the verification.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from center.core import audit
+from center.core import audit, tamper
+from center.core.search import label
 from center.core.storage_receipts import receipt_path, recorded_document
 from common.crypto import fingerprint
 from common.errors import ReceiptInvalid, ReceiptUnknown
@@ -38,6 +44,10 @@ class Check:
     name: str
     ok: bool
     detail: str
+    tampered: bool = False  # a failure that proves an alteration or a foreign signer
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
 @dataclass
@@ -56,7 +66,7 @@ class ReceiptVerification:
             "receipt_id": self.document.get("receipt_id"),
             "kind": self.document.get("kind"),
             "ok": self.ok,
-            "checks": [c.__dict__ for c in self.checks],
+            "checks": [c.to_dict() for c in self.checks],
         }
 
 
@@ -84,20 +94,32 @@ def _load(path: Path) -> tuple[bytes, dict[str, Any]]:
     return body, doc
 
 
+def _target(conn: sqlite3.Connection, doc: dict[str, Any], path: Path) -> str:
+    """``receipt:<id>`` for an id this center issued, else a hashed label of the file's name.
+
+    The id inside a file brought from outside is whatever its editor wrote: it is named only
+    when the center recorded it.
+    """
+    receipt_id = doc.get("receipt_id")
+    if isinstance(receipt_id, str) and recorded_document(conn, receipt_id) is not None:
+        return f"receipt:{receipt_id}"
+    return label("receipt-file", path.name)
+
+
 def _audited(
-    archive: Archive, operator: str, now: datetime, target: str, op: str, ok: bool
+    conn: sqlite3.Connection, operator: str, now: datetime, target: str, op: str, ok: bool
 ) -> None:
-    with transaction(archive.conn):
-        audit.record(
-            archive.conn,
-            at=now,
-            operator=operator,
-            action="receipt",
-            event_code=audit.EVENT_INSTANCES_ACCESSED,
-            target=target,
-            outcome=audit.OUTCOME_SUCCESS if ok else audit.OUTCOME_FINDINGS,
-            details={"operation": op},
-        )
+    """Record the access (110103); inside the caller's transaction."""
+    audit.record(
+        conn,
+        at=now,
+        operator=operator,
+        action="receipt",
+        event_code=audit.EVENT_INSTANCES_ACCESSED,
+        target=target,
+        outcome=audit.OUTCOME_SUCCESS if ok else audit.OUTCOME_FINDINGS,
+        details={"operation": op},
+    )
 
 
 def show_receipt(
@@ -106,14 +128,17 @@ def show_receipt(
     """The receipt's file and document (the access is audited)."""
     path = locate(archive, ref)
     _, doc = _load(path)
-    _audited(archive, operator, now, f"receipt:{doc.get('receipt_id', path.stem)}", "show", True)
+    with transaction(archive.conn):
+        _audited(
+            archive.conn, operator, now, f"receipt:{doc.get('receipt_id', path.stem)}", "show", True
+        )
     return path, doc
 
 
 def verify_receipt_file(
     archive: Archive, ref: str, *, operator: str, now: datetime
 ) -> ReceiptVerification:
-    """Run every check on the receipt *ref* (the verification is audited)."""
+    """Run every check on the receipt *ref* (the verification is audited, tampering alerted)."""
     path = locate(archive, ref)
     body, doc = _load(path)
     result = ReceiptVerification(path, doc)
@@ -121,16 +146,23 @@ def verify_receipt_file(
     recorded = recorded_document(archive.conn, str(doc.get("receipt_id", "")))
     if recorded is not None:
         same = recorded == body
-        result.checks.append(
-            Check("center-copy", same, "identical" if same else "differs from the center's copy")
-        )
+        detail = "identical" if same else "differs from the center's copy"
+        result.checks.append(Check("center-copy", same, detail, not same))
     if isinstance(doc.get("audit_checkpoint"), dict):
         result.checks.append(_checkpoint(archive, doc["audit_checkpoint"]))
     if doc.get("kind") == "storage-receipt":
         result.checks += _instances(archive, doc)
-    _audited(
-        archive, operator, now, f"receipt:{doc.get('receipt_id', path.stem)}", "verify", result.ok
-    )
+    target = _target(archive.conn, doc, path)
+    with transaction(archive.conn):
+        _audited(archive.conn, operator, now, target, "verify", result.ok)
+        tamper.receipt_alert(
+            archive.conn,
+            at=now,
+            operator=operator,
+            target=target,
+            failed=[c.name for c in result.checks if c.tampered],
+            body=body,
+        )
     return result
 
 
@@ -143,7 +175,7 @@ def _signature(archive: Archive, path: Path, body: bytes, doc: dict[str, Any]) -
     except (KeyError, ValueError):
         return Check("signature", False, "the issuer's key is unreadable")
     if not verify_receipt(body, sig_path.read_bytes(), public):
-        return Check("signature", False, "does not verify: the receipt was altered")
+        return Check("signature", False, "does not verify: the receipt was altered", True)
     issuer_kind = doc["issuer"].get("kind")
     if issuer_kind == "center":
         if public != archive.card.signing_public:
@@ -151,13 +183,16 @@ def _signature(archive: Archive, path: Path, body: bytes, doc: dict[str, Any]) -
                 "signature",
                 False,
                 f"signed by {fingerprint(public)}, not by this center ({archive.card.fingerprint})",
+                True,
             )
         return Check("signature", True, f"signed by this center ({archive.card.fingerprint})")
     row = archive.conn.execute(
         "SELECT device_id, status FROM devices WHERE fingerprint = ?", (fingerprint(public),)
     ).fetchone()
     if row is None:
-        return Check("signature", False, f"signed by {fingerprint(public)}, an unknown device")
+        return Check(
+            "signature", False, f"signed by {fingerprint(public)}, an unknown device", True
+        )
     return Check("signature", True, f"signed by courier device {row[0]} ({row[1]})")
 
 
@@ -169,13 +204,14 @@ def _checkpoint(archive: Archive, raw: dict[str, Any]) -> Check:
     except (KeyError, TypeError, ValueError):
         return Check("audit-checkpoint", False, "malformed")
     if not audit.checkpoint_valid(cp, archive.card.signing_public):
-        return Check("audit-checkpoint", False, f"entry {cp.seq}: not signed by this center")
+        return Check("audit-checkpoint", False, f"entry {cp.seq}: not signed by this center", True)
     row = archive.conn.execute("SELECT hash FROM audit WHERE seq = ?", (cp.seq,)).fetchone()
     if row is None or row[0] != cp.hash:
         return Check(
             "audit-checkpoint",
             False,
             f"the audit log no longer holds entry {cp.seq} as signed: it was rewritten",
+            True,
         )
     return Check("audit-checkpoint", True, f"entry {cp.seq} is in the audit log as signed")
 
@@ -196,6 +232,7 @@ def _instances(archive: Archive, doc: dict[str, Any]) -> list[Check]:
         "match the instances listed"
         if not bad_lists
         else f"{len(bad_lists)} study list(s) do not match (studies {', '.join(bad_lists)})",
+        bool(bad_lists),
     )
     gone = 0
     for uid, sha in listed:
