@@ -29,7 +29,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 import pyrage
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -222,13 +222,21 @@ def decrypt_object_bytes(data: bytes, identity: str, name: str) -> bytes:
 
 
 class _HashingSink:
+    """Hashes and counts what is written; records the sink's own write error (pyrage reports
+    every failure inside decrypt_io as the same OSError, damaged input included)."""
+
     def __init__(self, sink: BinaryIO) -> None:
         self._sink = sink
         self._hash = hashlib.sha256()
         self.size = 0
+        self.error: OSError | None = None
 
     def write(self, data: bytes) -> int:
-        self._sink.write(data)
+        try:
+            self._sink.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
         self._hash.update(data)
         self.size += len(data)
         return len(data)
@@ -237,17 +245,46 @@ class _HashingSink:
         self._sink.flush()
 
 
+class _RecordingSource:
+    """Reads *source*, recording its own read error (as :class:`_HashingSink` does)."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self.error: OSError | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._source.read(size)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return int(self._source.readinto(buffer))  # type: ignore[attr-defined]
+        except OSError as exc:
+            self.error = exc
+            raise
+
+
 def decrypt_file_to(src: Path, dst: BinaryIO, identity: str) -> tuple[str, int]:
     """Decrypt the age file *src* into *dst*; return (plaintext sha256, size).
 
     On damaged input pyrage raises after writing most of the plaintext: the caller must write
-    into a temporary file and delete it when this raises :class:`DecryptError`.
+    into a temporary file and delete it when this raises. Damaged or foreign input raises
+    :class:`DecryptError`; a failed write to *dst* (a full disk) or read of *src* (a failing
+    drive) raises that OSError itself, so that it is not mistaken for a bad file.
     """
     sink = _HashingSink(dst)
     with src.open("rb") as fh:
+        source = _RecordingSource(cast(BinaryIO, fh))
         try:
-            pyrage.decrypt_io(fh, sink, [_identity(identity)])
+            pyrage.decrypt_io(source, sink, [_identity(identity)])
         except (pyrage.DecryptError, OSError) as exc:
+            if sink.error is not None:
+                raise sink.error from exc
+            if source.error is not None:
+                raise source.error from exc
             raise DecryptError(f"object {src.name} failed to decrypt: {exc}") from exc
     return sink._hash.hexdigest(), sink.size
 

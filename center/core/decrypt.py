@@ -60,9 +60,11 @@ def store_object(
         writer = GuardedWriter(fd)
         try:
             digest = decrypt_object(bundle_dir, entry, identity, cast(BinaryIO, writer))
-        except DecryptError as exc:
+        except OSError as exc:  # the archive's disk; else the drive's, for the caller
             if writer.error is not None:
                 raise storage_error(writer.error, f"object {entry.path}") from exc
+            raise
+        except DecryptError as exc:
             return f"does not decrypt with the center key ({exc.message})"
         try:
             os.fsync(fd)

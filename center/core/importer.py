@@ -46,7 +46,13 @@ from center.core.screening import check_index, screen
 from center.core.storage_receipts import build_document, finish_receipts, record_receipt
 from center.core.storing import store_objects
 from common.bundle import format as fmt
-from common.bundle.reader import BundleIndex, IndexEntry, open_index, read_reception
+from common.bundle.reader import (
+    BundleIndex,
+    IndexEntry,
+    SpoolWriteError,
+    open_index,
+    read_reception,
+)
 from common.bundle.verify import verify_bundle
 from common.errors import (
     ArchiveError,
@@ -294,6 +300,8 @@ class _Intake:
         """Run *action*, which decrypts a tag file: failing that, the bundle is not for us."""
         try:
             return action()
+        except SpoolWriteError as exc:  # the archive's disk, not the bundle
+            raise storage_error(exc, "the bundle's decrypted index") from exc
         except DecryptError as exc:
             # The file matched the signed tag manifest, so it is what the courier wrote:
             # it was encrypted to another center's key.

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from common.bundle import format as fmt
 from common.crypto import decrypt_bytes, decrypt_file_to
@@ -74,6 +74,29 @@ class BundleIndex:
         self.close()
 
 
+class SpoolWriteError(OSError):
+    """The decrypted index could not be written to the spool (the archive's disk), as opposed
+    to the drive failing to give index.age."""
+
+
+class _Spool:
+    """The spool as decrypt_file_to's sink, recording its own write error."""
+
+    def __init__(self, spool: BinaryIO) -> None:
+        self._spool = spool
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._spool.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self._spool.flush()
+
+
 def open_index(
     bundle_dir: Path, identity: str, info: fmt.BagInfo, *, spool_dir: Path
 ) -> BundleIndex:
@@ -83,10 +106,16 @@ def open_index(
     *spool_dir*, which must be on the protected archive filesystem, never the system temp.
     """
     spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - owned by the BundleIndex
+    sink = _Spool(spool)
     try:
-        decrypt_file_to(bundle_dir / fmt.INDEX, spool, identity)
+        decrypt_file_to(bundle_dir / fmt.INDEX, cast(BinaryIO, sink), identity)
         spool.seek(0)
         header = json.loads(spool.readline())
+    except OSError as exc:  # DecryptError is not one
+        spool.close()
+        if exc is sink.error:
+            raise SpoolWriteError(exc.errno, exc.strerror) from exc
+        raise
     except DecryptError:
         spool.close()
         raise

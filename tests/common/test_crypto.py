@@ -141,3 +141,67 @@ def test_fingerprint_is_eight_groups_of_four_hex_digits() -> None:
     groups = fp.split("-")
     assert len(groups) == 8 and all(len(g) == 4 for g in groups)
     int("".join(groups), 16)
+
+
+class _FullDisk(io.BytesIO):
+    """A sink whose disk fills up after *room* bytes."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+def _sealed(tmp_path: Path, size: int) -> tuple[Path, str]:
+    keys = crypto.generate_age_keypair()
+    path = tmp_path / "object.age"
+    path.write_bytes(crypto.encrypt_bytes(os.urandom(size), [keys.recipient]))
+    return path, keys.identity
+
+
+def test_a_full_disk_while_decrypting_is_that_oserror_not_a_bad_file(tmp_path: Path) -> None:
+    """ENOSPC writing the plaintext comes out as ENOSPC, not as a file that fails to decrypt
+    (which the import would blame on the bundle: another center's key)."""
+    path, identity = _sealed(tmp_path, 200_000)
+    with pytest.raises(OSError) as caught:
+        crypto.decrypt_file_to(path, _FullDisk(100_000), identity)
+    assert caught.value.errno == errno.ENOSPC
+    assert not isinstance(caught.value, crypto.DecryptError)
+
+
+def test_a_failing_read_while_decrypting_is_that_oserror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EIO reading the encrypted file (a failing drive) comes out as EIO."""
+    path, identity = _sealed(tmp_path, 200_000)
+    real_open = Path.open
+
+    class Failing(io.BufferedReader):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() > 70_000:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            return super().read(size)
+
+    def failing_open(self: Path, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if self == path:
+            return Failing(real_open(self, "rb", buffering=0))  # type: ignore[arg-type]
+        return real_open(self, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", failing_open)
+    with pytest.raises(OSError) as caught:
+        crypto.decrypt_file_to(path, io.BytesIO(), identity)
+    assert caught.value.errno == errno.EIO
+
+
+def test_damaged_input_is_a_decrypt_error(tmp_path: Path) -> None:
+    """A flipped byte in the payload is a DecryptError, as before."""
+    path, identity = _sealed(tmp_path, 200_000)
+    data = bytearray(path.read_bytes())
+    data[150_000] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(crypto.DecryptError):
+        crypto.decrypt_file_to(path, io.BytesIO(), identity)
