@@ -6,8 +6,9 @@ Usage (from tests, as a subprocess)::
 
 FAULT is ``kill`` (SIGKILL itself: a crash, power cut or pulled drive as the process sees it),
 ``enospc`` or ``eio`` (the operation raises that OSError). OPS is a comma list among ``write``,
-``fsync``, ``replace``, ``mkdir``: the operations counted. The child prints nothing extra; its
-exit status tells what happened (-9 for a kill). Nothing here is imported by product code.
+``fsync``, ``replace``, ``mkdir``: the operations counted, as tests/fileops.py defines them
+(buffered writes and fdatasync included). The child prints nothing extra; its exit status tells
+what happened (-9 for a kill). Nothing here is imported by product code.
 """
 
 from __future__ import annotations
@@ -16,43 +17,22 @@ import errno
 import os
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any
+
+from tests import fileops
 
 
-def _install(n: int, fault: str, ops: set[str]) -> None:
+def _install(n: int, fault: str, kinds: set[str]) -> None:
     counter = {"n": 0}
 
-    def wrap(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            counter["n"] += 1
-            if counter["n"] == n:
-                if fault == "kill":
-                    os.kill(os.getpid(), signal.SIGKILL)
-                code = errno.ENOSPC if fault == "enospc" else errno.EIO
-                raise OSError(code, os.strerror(code))
-            return real(*args, **kwargs)
+    def on_op(kind: str, path: str) -> None:
+        counter["n"] += 1
+        if counter["n"] == n:
+            if fault == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            code = errno.ENOSPC if fault == "enospc" else errno.EIO
+            raise OSError(code, os.strerror(code))
 
-        wrapper.__name__ = name
-        return wrapper
-
-    if "write" in ops:
-        real_write = os.write
-
-        def guarded_write(fd: int, data: Any) -> int:
-            if fd in (0, 1, 2):  # the terminal is not the disk under test
-                return real_write(fd, data)
-            return wrapped_write(fd, data)
-
-        wrapped_write = wrap("write", real_write)
-        os.write = guarded_write
-    if "fsync" in ops:
-        os.fsync = wrap("fsync", os.fsync)
-    if "replace" in ops:
-        os.replace = wrap("replace", os.replace)
-        os.rename = wrap("rename", os.rename)
-    if "mkdir" in ops:
-        os.mkdir = wrap("mkdir", os.mkdir)
+    fileops.install(on_op, kinds)
 
 
 def main(argv: list[str]) -> None:
@@ -60,14 +40,7 @@ def main(argv: list[str]) -> None:
     if fault not in ("kill", "enospc", "eio"):
         raise SystemExit(f"unknown fault {fault}")
     _install(int(n), fault, set(ops.split(",")))
-    sys.argv = [app, *rest]
-    if app == "courier":
-        from courier.cli.app import main as app_main
-    elif app == "center":
-        from center.cli.app import main as app_main
-    else:
-        raise SystemExit(f"unknown app {app}")
-    app_main()
+    fileops.run_app(app, rest)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import errno
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+
+from tests import fileops
 
 _CHUNK = b"\0" * (64 << 10)
 
@@ -36,33 +37,15 @@ def main(argv: list[str]) -> None:
     n, ballast, app, *rest = argv
     target = int(n)
     counter = {"n": 0}
-    real_write, real_fsync = os.write, os.fsync
-    real_replace, real_rename = os.replace, os.rename
+    real_write = os.write
 
-    def tick() -> None:
+    def tick(kind: str, path: str) -> None:
         counter["n"] += 1
         if counter["n"] == target:
             _fill(ballast, real_write)
 
-    def write(fd: int, data: Any) -> int:
-        if fd not in (0, 1, 2):
-            tick()
-        return real_write(fd, data)
-
-    def wrap(real: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            tick()
-            return real(*args, **kwargs)
-
-        return wrapper
-
-    os.write = write
-    os.fsync = wrap(real_fsync)
-    os.replace, os.rename = wrap(real_replace), wrap(real_rename)
-    sys.argv = [app, *rest]
-    from courier.cli.app import main as app_main
-
-    app_main()
+    fileops.install(tick)
+    fileops.run_app(app, rest)
 
 
 if __name__ == "__main__":

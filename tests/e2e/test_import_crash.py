@@ -16,7 +16,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +31,7 @@ from center.core.devices import enroll
 from center.core.store import ObjectStore
 from common.bundle import format as fmt
 from examples.clinic_terminal import TerminalSpec, generate_terminal
+from tests import fileops
 from tests.center.intake.kit import copy_tree, init_drive, new_device, write_bundle
 from tests.conftest import CENTER_PASS, NOW, add_test_operator
 
@@ -47,6 +47,7 @@ class Pristine:
     reference: dict[str, Any]
     objects: set[str]
     ops: list[str]  # the counted operations of an uninterrupted import, in order
+    paths: list[str]  # the file each of them touched
     after_put: list[int]  # renames (replace ops) done right after each object entered the store
 
 
@@ -128,25 +129,13 @@ def _drive_state(drive: Path) -> list[str]:
     return sorted(p.relative_to(drive).as_posix() for p in outbox.rglob("*") if p.is_file())
 
 
-def _count(env: dict[str, str], drive: Path) -> tuple[list[str], list[int]]:
-    """Run the import in-process, listing the operations tests/faultinject.py counts."""
+def _count(env: dict[str, str], drive: Path) -> tuple[list[str], list[str], list[int]]:
+    """Run the import in-process, listing the operations tests/faultinject.py counts (their
+    kinds, and the files they touched)."""
     ops: list[str] = []
+    paths: list[str] = []
     after_put: list[int] = []
-    real_write, real_fsync, real_replace, real_rename = os.write, os.fsync, os.replace, os.rename
     real_place = ObjectStore.place
-
-    def counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            ops.append(name)
-            return real(*args, **kwargs)
-
-        return wrapper
-
-    def write(fd: int, data: Any) -> int:
-        if fd in (0, 1, 2):
-            return real_write(fd, data)
-        ops.append("write")
-        return real_write(fd, data)
 
     def place(store: ObjectStore, tmp: Path, sha256: str) -> list[Path]:
         changed = real_place(store, tmp, sha256)
@@ -154,13 +143,13 @@ def _count(env: dict[str, str], drive: Path) -> tuple[list[str], list[int]]:
         return changed
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(os, "write", write)
-        mp.setattr(os, "fsync", counted("fsync", real_fsync))
-        mp.setattr(os, "replace", counted("replace", real_replace))
-        mp.setattr(os, "rename", counted("rename", real_rename))
         mp.setattr(ObjectStore, "place", place)
-        _import(env, drive)
-    return ops, after_put
+        undo = fileops.install(lambda kind, path: (ops.append(kind), paths.append(path)))
+        try:
+            _import(env, drive)
+        finally:
+            undo()
+    return ops, paths, after_put
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +182,7 @@ def pristine(center_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     reference = copy_tree(root / "pristine", root / "reference")
     _import(_env(reference / "archive", operator), reference / "drive")
     counting = copy_tree(root / "pristine", root / "counting")
-    ops, after_put = _count(_env(counting / "archive", operator), counting / "drive")
+    ops, paths, after_put = _count(_env(counting / "archive", operator), counting / "drive")
     assert catalog_dump(counting / "archive") == catalog_dump(reference / "archive")
     return Pristine(
         root / "pristine",
@@ -204,6 +193,7 @@ def pristine(center_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
         },
         set(ObjectStore(reference / "archive" / "objects")),
         ops,
+        paths,
         after_put,
     )
 
@@ -298,7 +288,12 @@ def test_full_archive_disk_is_a_clear_error_and_keeps_what_was_stored(
 ) -> None:
     """ENOSPC while the second bundle's last object is written: archive-disk-full, no traceback,
     the first bundle untouched; after freeing space the same import completes."""
-    writes = pristine.ops.count("write")
+    object_writes = [
+        n
+        for n, (op, path) in enumerate(zip(pristine.ops, pristine.paths, strict=True), start=1)
+        if op == "write" and "/archive/tmp/" in path and path.endswith(".tmp-partial")
+    ]  # an object is written to the archive's tmp/, then renamed into objects/
+    writes = pristine.ops[: object_writes[-1]].count("write")
     child = _child(pristine, tmp_path / "run", writes, "enospc", "write")
     _, stderr = child.communicate()
     text = stderr.decode()
@@ -313,5 +308,28 @@ def test_full_archive_disk_is_a_clear_error_and_keeps_what_was_stored(
     store = ObjectStore(tmp_path / "run" / "archive" / "objects")
     for row in reference_a:
         assert hashlib.sha256(store.path(row[2]).read_bytes()).hexdigest() == row[2]
+    _import(_env(tmp_path / "run" / "archive", pristine.env), tmp_path / "run" / "drive")
+    _assert_like_reference(pristine, tmp_path / "run")
+
+
+def test_a_full_disk_while_spooling_the_index_is_not_blamed_on_the_bundle(
+    pristine: Pristine, tmp_path: Path
+) -> None:
+    """ENOSPC writing the decrypted index to the archive's spool: archive-disk-full, not
+    bundle-wrong-center; no bundle refused in the audit log; the same import then completes."""
+    spool_writes = [
+        n
+        for n, (op, path) in enumerate(zip(pristine.ops, pristine.paths, strict=True), start=1)
+        if op == "write" and "/archive/tmp/" in path and path.endswith("(deleted)")
+    ]  # the spool is an unlinked temporary file in the archive's tmp/
+    assert spool_writes
+    writes = pristine.ops[: spool_writes[0]].count("write")
+    child = _child(pristine, tmp_path / "run", writes, "enospc", "write")
+    _, stderr = child.communicate()
+    text = stderr.decode()
+    assert child.returncode == 40, text
+    assert "archive-disk-full" in text and "wrong-center" not in text
+    dump = catalog_dump(tmp_path / "run" / "archive")
+    assert not [entry for entry in dump["audit"] if "refused" in entry]
     _import(_env(tmp_path / "run" / "archive", pristine.env), tmp_path / "run" / "drive")
     _assert_like_reference(pristine, tmp_path / "run")
