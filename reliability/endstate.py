@@ -16,8 +16,37 @@ from common.receipts import verify_receipt
 from courier.core.courierlog import verify_block
 from reliability import oracle
 from reliability.harness import TrialResult
+from reliability.leakscan import Needles, patient_needles, scan_bytes, scan_tree, secret_needles
 from reliability.rigs import PARTIAL_EXIT, ImportRig, PullRig
-from reliability.world import Case
+from reliability.world import PASSPHRASES, Case, Done
+
+
+def rig_needles(rig: PullRig | ImportRig) -> Needles:
+    """The terminals' patient data and the secrets (center key, passphrases) of a rig."""
+    manifests = [rig.terminal.manifest] if isinstance(rig, PullRig) else rig.manifests
+    secrets = secret_needles(identities=[rig.identity], seeds=[], passphrases=PASSPHRASES)
+    patients = patient_needles(manifests)
+    if not patients.items:
+        raise RuntimeError("no patient data to look for: every leak scan would pass")
+    return Needles(patients.items + secrets.items)
+
+
+def no_leaks(
+    case: Case, needles: Needles, result: TrialResult, runs: list[Done], *, courier: bool
+) -> None:
+    """After a trial: nothing of *needles* on the drive, in the courier's state folder, or in any
+    command's output (the center's output may list studies for its staff: secrets only)."""
+    trees = {"drive": case.drive, "courier home": case.home} if courier else {"drive": case.drive}
+    leaks = [
+        leak for label, root in trees.items() for leak in scan_tree(root, needles, label=label)
+    ]
+    screen = needles if courier else needles.secrets()
+    for i, done in enumerate(runs):
+        leaks += scan_bytes(f"run {i + 1} stderr", done.stderr.encode(), needles)
+        leaks += scan_bytes(f"run {i + 1} stdout", done.stdout.encode(), screen)
+    result.leaks += len(leaks)
+    for leak in leaks[:5]:
+        result.fail(leak.describe())
 
 
 def sealed_bundles_ok(rig: PullRig, case: Case, result: TrialResult) -> oracle.DriveContents:
@@ -28,12 +57,12 @@ def sealed_bundles_ok(rig: PullRig, case: Case, result: TrialResult) -> oracle.D
     return contents
 
 
-def finish_pull(rig: PullRig, case: Case, result: TrialResult) -> None:
+def finish_pull(rig: PullRig, case: Case, result: TrialResult) -> Done:
     """Run the pull again normally; then one valid bundle must hold every A instance once."""
     done = case.run("courier", *rig.args(case))
     if done.returncode != 0:
         result.fail(f"the resumed pull failed ({done.returncode}): {done.tail()}")
-        return
+        return done
     contents = sealed_bundles_ok(rig, case, result)
     accounting = oracle.account(rig.terminal.a_instances(), contents.objects)
     result.lost += len(accounting.lost)
@@ -52,6 +81,7 @@ def finish_pull(rig: PullRig, case: Case, result: TrialResult) -> None:
         "DICOM/cut-short.dcm",
     } <= skipped | _skipped_on_receipt(case, contents.sealed[0]):
         result.fail("the odd files of the terminal are not reported as skipped")
+    return done
 
 
 def _skipped_on_receipt(case: Case, bundle_id: str) -> set[str]:
@@ -74,12 +104,12 @@ def _check_receipt_and_log(rig: PullRig, case: Case, bundle_id: str, result: Tri
         result.fail(f"the courier log carried by {bundle_id} does not verify: {problems}")
 
 
-def finish_import(rig: ImportRig, case: Case, result: TrialResult) -> None:
+def finish_import(rig: ImportRig, case: Case, result: TrialResult) -> Done:
     """Run the import again normally; the archive must then be the uninterrupted run's."""
     done = case.run("center", *rig.args(case))
     if done.returncode not in (0, PARTIAL_EXIT):
         result.fail(f"the re-run import failed ({done.returncode}): {done.tail()}")
-        return
+        return done
     check = case.run("center", "check", "--json")
     if check.returncode != 0:
         result.fail(f"center check after the re-run: {check.returncode} {check.stdout[-600:]}")
@@ -102,3 +132,4 @@ def finish_import(rig: ImportRig, case: Case, result: TrialResult) -> None:
         result.fail(f"{reports} quarantine reports, {rig.quarantine_reports} expected")
     if leftovers := oracle.temp_files(case.archive, case.drive):
         result.fail(f"temporary files left: {leftovers[:3]}")
+    return done

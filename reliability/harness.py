@@ -53,6 +53,13 @@ class Row:
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
     note: str = ""
+    # The columns among lost, duplicated and leaks that this scenario's trials measure; the
+    # table shows "-" for the others (unless a trial counted one anyway).
+    measures: frozenset[str] = frozenset({"lost", "duplicated", "leaks"})
+
+    def cell(self, column: str) -> str:
+        value: int = getattr(self, column)
+        return str(value) if value or column in self.measures else "-"
 
     def add(self, name: str, result: TrialResult) -> None:
         self.trials += 1
@@ -152,9 +159,9 @@ def table(rows: list[Row]) -> str:
             str(r.trials),
             str(r.faults),
             r.tally() + (f" ({r.note})" if r.note else ""),
-            str(r.lost),
-            str(r.duplicated),
-            str(r.leaks),
+            r.cell("lost"),
+            r.cell("duplicated"),
+            r.cell("leaks"),
         ]
         for r in rows
     ]

@@ -25,11 +25,17 @@ from common.boundary import INTERNAL_EXIT
 from common.crypto import decrypt_bytes, encrypt_to_file, generate_age_keypair
 from common.errors import ALL_ERRORS
 from reliability import oracle
-from reliability.endstate import finish_import, finish_pull, sealed_bundles_ok
+from reliability.endstate import (
+    finish_import,
+    finish_pull,
+    no_leaks,
+    rig_needles,
+    sealed_bundles_ok,
+)
 from reliability.harness import Row, RunContext, TrialResult, timed
-from reliability.leakscan import Needles, patient_needles, scan_bytes, secret_needles
+from reliability.leakscan import Needles
 from reliability.rigs import COUNTED, PARTIAL_EXIT, ImportRig, PullRig, op_summary
-from reliability.world import PASSPHRASES, ROOT, Case, Done, Fault
+from reliability.world import ROOT, Case, Done, Fault
 
 DOMAIN_EXITS = {cls.exit_code for cls in ALL_ERRORS}
 ERRORS = ("enospc", "eio")
@@ -49,13 +55,8 @@ def frames(stderr: str) -> str:
     return " > ".join(ours) + f" : {last.strip()}"
 
 
-def clean_error(
-    done: Done,
-    needles: Needles,
-    result: TrialResult,
-    debug: Callable[[], Done] | None = None,
-) -> None:
-    """A failed command must say so clearly: its domain error, no traceback, no leak.
+def clean_error(done: Done, result: TrialResult, debug: Callable[[], Done] | None = None) -> None:
+    """A failed command must say so clearly: its domain error and panel, no traceback.
 
     For an internal error, *debug* re-runs the same case with --debug to name the frames.
     """
@@ -65,15 +66,6 @@ def clean_error(
         result.fail(f"not a domain error ({done.returncode}) for {where}: {done.tail()} {trace}")
     elif "Traceback" in done.stderr or "error:" not in done.stderr:
         result.fail(f"no clear error panel ({done.returncode}): {done.tail()}")
-    # The courier's screen is no place for patient data; the center's import summary lists
-    # studies for the center's staff by design, so only secrets are looked for there.
-    courier = "courier" in done.argv[:6] or done.argv[0].endswith("courier")
-    leaks = scan_bytes("stderr", done.stderr.encode(), needles) + scan_bytes(
-        "stdout", done.stdout.encode(), needles if courier else needles.secrets()
-    )
-    result.leaks += len(leaks)
-    for leak in leaks:
-        result.fail(f"{leak.describe()}: {done.tail(300)}")
 
 
 def _faults(counts: dict[str, int]) -> Iterator[Fault]:
@@ -93,9 +85,10 @@ def pull_trial(
             done = case.run("courier", *rig.args(case), fault=fault)
             if done.returncode != 0:
                 result.outcome = "clean-error"
-                clean_error(done, needles, result, lambda: _debug(rig, root, fault, "courier"))
+                clean_error(done, result, lambda: _debug(rig, root, fault, "courier"))
             sealed_bundles_ok(rig, case, result)
-            finish_pull(rig, case, result)
+            finished = finish_pull(rig, case, result)
+            no_leaks(case, needles, result, [done, finished], courier=True)
         return result
 
     return trial
@@ -127,9 +120,10 @@ def import_trial(
             done = case.run("center", *rig.args(case), fault=fault)
             if done.returncode not in (0, PARTIAL_EXIT):
                 result.outcome = "clean-error"
-                clean_error(done, needles, result, lambda: _debug(rig, root, fault, "center"))
+                clean_error(done, result, lambda: _debug(rig, root, fault, "center"))
                 half_stored(rig, case, result)
-            finish_import(rig, case, result)
+            finished = finish_import(rig, case, result)
+            no_leaks(case, needles, result, [done, finished], courier=False)
         return result
 
     return trial
@@ -141,17 +135,11 @@ def _debug(rig: PullRig | ImportRig, root: Path, fault: Fault, app: str) -> Done
     return case.run(app, *rig.args(case), fault=fault, debug=True)
 
 
-def _needles(manifests: list[Any], identity: str) -> Needles:
-    patients = patient_needles(manifests)
-    secrets = secret_needles(identities=[identity], seeds=[], passphrases=PASSPHRASES)
-    return Needles(patients.items + secrets.items)
-
-
 def run_pull(ctx: RunContext, rig: PullRig) -> Row:
     started = time.monotonic()
     counts = {kind: rig.count(kind) for kind in COUNTED}
     row = Row("2 I/O faults: courier pull", note=f"N = 1..all of {op_summary(rig.ops)}")
-    needles = _needles([rig.terminal.manifest], rig.identity)
+    needles = rig_needles(rig)
     ctx.run_trials(
         row,
         ((f"io-pull {f.describe()}", pull_trial(rig, ctx, f, needles)) for f in _faults(counts)),
@@ -163,7 +151,7 @@ def run_import(ctx: RunContext, rig: ImportRig) -> Row:
     started = time.monotonic()
     counts = {kind: rig.count(kind) for kind in COUNTED}
     row = Row("2 I/O faults: center import", note=f"N = 1..all of {op_summary(rig.ops)}")
-    needles = _needles(rig.manifests, rig.identity)
+    needles = rig_needles(rig)
     ctx.run_trials(
         row,
         (
@@ -240,7 +228,11 @@ class _Reader:
 
 def run_encrypt_flush(ctx: RunContext) -> Row:
     started = time.monotonic()
-    row = Row("2 I/O faults: encryption flush", note="pyrage's last writes, in-process")
+    row = Row(
+        "2 I/O faults: encryption flush",
+        note="pyrage's last writes, in-process",
+        measures=frozenset({"lost"}),
+    )
     with ctx.folder("io-flush") as root:
         for size in SIZES:
             for fail_at in (1, 2, 3):

@@ -33,6 +33,7 @@ from pathlib import Path
 import pydicom
 
 from center.core.archive import open_archive
+from common.boundary import INTERNAL_EXIT
 from common.crypto import age_passphrase_decrypt
 from courier.core.device import CourierHome, load_device, unlock
 from examples.clinic_terminal import TerminalManifest, TerminalSpec
@@ -164,6 +165,8 @@ def _workflow(ctx: RunContext, base: Path) -> tuple[Needlework, TrialResult]:
         work.output(done, stdout=stdout if app == "courier" else (stdout or work.secrets))
         if (done.returncode != 0) != fails and done.returncode != 41:
             result.fail(f"{app} {args[0]} ended {done.returncode}, unexpectedly: {done.tail()}")
+        elif fails and done.returncode == INTERNAL_EXIT:
+            result.fail(f"{app} {args[0]} crashed instead of a clear error: {done.tail()}")
         return done
 
     receipts = case.receipts
@@ -188,6 +191,7 @@ def _workflow(ctx: RunContext, base: Path) -> tuple[Needlework, TrialResult]:
         make_terminal(terminal.root, LEAK_SPEC, start_index=LEAK_SPEC.studies).manifest
     )
     work.patients = _needles(case, manifests).patients
+    review = work.review()  # the new patients' review needles too
     blocked = base / "not-a-folder"  # the clinic's folder cannot be made (even by root)
     blocked.write_text("x")
     run("courier", "pull", "clinic-1", "--drive", str(case.drive), "--receipts", str(blocked / "r"))
@@ -230,6 +234,7 @@ def _workflow(ctx: RunContext, base: Path) -> tuple[Needlework, TrialResult]:
         make_terminal(terminal.root / "more", LEAK_SPEC, start_index=3 * LEAK_SPEC.studies).manifest
     )
     work.patients = _needles(case, manifests).patients
+    review = work.review()  # the new patients' review needles too
     run(
         "courier",
         "pull",
@@ -250,6 +255,7 @@ def _workflow(ctx: RunContext, base: Path) -> tuple[Needlework, TrialResult]:
         ).manifest
     )
     work.patients = _needles(case, manifests).patients
+    review = work.review()  # the new patients' review needles too
     _tracebacks(case, base, terminal.root, work, result)
     work.leaks += scan_tree(case.drive, work.all(), label="drive")
     work.leaks += scan_tree(case.home, work.all(), label="courier home")
@@ -317,7 +323,11 @@ def _tracebacks(
 
 def run(ctx: RunContext) -> Row:
     started = time.monotonic()
-    row = Row("5 leaks", note="drive, courier home, receipts, archive, outputs, --debug tracebacks")
+    row = Row(
+        "5 leaks",
+        note="drive, courier home, receipts, archive, outputs, --debug tracebacks",
+        measures=frozenset({"leaks"}),
+    )
     with ctx.folder("leaks") as base:
         work, result = _workflow(ctx, base)
         row.add("leak workflow", result)

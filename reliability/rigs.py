@@ -182,12 +182,27 @@ def build_import_rig(base: Path) -> ImportRig:
     rig.objects = oracle.store_objects(reference.archive)
     rig.outbox = oracle.outbox_files(reference.drive)
     rig.instances = oracle.archive_instances(reference.archive)
+    _reference_holds_the_terminals(rig.instances, [first, later, other])
     rig.quarantine_reports = len(list((reference.archive / "quarantine").rglob("report.json")))
     counting = rig.new_case(base / "trace")
     status, rig.ops = trace_ops(counting, "center", rig.args(counting), base / "trace.txt")
     if status != PARTIAL_EXIT:
         raise RuntimeError(f"the counted import ended {status}")
     return rig
+
+
+def _reference_holds_the_terminals(stored: dict[str, list[str]], terminals: list[Terminal]) -> None:
+    """The trials compare with the uninterrupted import; that import must itself hold every A
+    instance of the terminals, byte for byte, but the one object damaged on the drive (which it
+    quarantines). Otherwise a loss of the plain import would count as nothing lost."""
+    expected = {uid: data for t in terminals for uid, data in t.a_instances().items()}
+    accounting = oracle.account(expected, stored)
+    if len(accounting.lost) != 1 or accounting.duplicated or accounting.altered:
+        raise RuntimeError(
+            f"the reference import does not hold the terminals: {len(accounting.lost)} lost "
+            f"(1 expected: the damaged object), {len(accounting.duplicated)} duplicated, "
+            f"{len(accounting.altered)} altered"
+        )
 
 
 def op_summary(ops: list[str]) -> str:

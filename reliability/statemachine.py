@@ -372,7 +372,9 @@ def _instance(path: Path) -> tuple[str, str, bool]:
 def run(ctx: RunContext) -> Row:
     started = time.monotonic()
     row = Row(
-        "7 state machine", note=f"hypothesis, seed {ctx.seed}; every A instance accounted for"
+        "7 state machine",
+        note=f"hypothesis, seed {ctx.seed}; every A instance accounted for",
+        measures=frozenset({"lost", "duplicated"}),
     )
     with ctx.folder("visits") as base:
         Visits.origin = template(base / "template")

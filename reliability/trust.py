@@ -369,7 +369,11 @@ CASES: dict[str, Callable[[World, Trial], None]] = {
 
 def run(ctx: RunContext) -> Row:
     started = time.monotonic()
-    row = Row("6 trust", note="refused or detected, with a 110113 alert where the center sees it")
+    row = Row(
+        "6 trust",
+        note="refused or detected, with a 110113 alert where the center sees it",
+        measures=frozenset(),
+    )
     with ctx.folder("trust") as base:
         world = prepare(base / "world")
 

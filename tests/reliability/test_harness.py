@@ -15,6 +15,7 @@ from pathlib import Path
 
 from examples.clinic_terminal import TerminalSpec, generate_terminal
 from reliability import oracle
+from reliability.endstate import no_leaks
 from reliability.harness import HEADERS, Row, TrialResult, table, verdict
 from reliability.hostile import probe
 from reliability.iofaults import clean_error
@@ -26,7 +27,7 @@ from reliability.leakscan import (
     scan_tree,
     secret_needles,
 )
-from reliability.world import Done
+from reliability.world import Case, Done
 
 NAME = "Müller-Ødegård^Zoë"
 
@@ -121,14 +122,44 @@ def test_watchdog_reports_a_file_whose_header_read_hangs(tmp_path: Path) -> None
 
 
 def test_clean_error_tells_a_domain_error_from_an_internal_one() -> None:
-    """Exit 12 with a panel is clean; exit 70, or a patient's name in stderr, is not."""
-    needles = _needles()
+    """Exit 12 with a panel is clean; exit 70, or no panel, is not."""
     ok = TrialResult("?")
-    clean_error(Done(["courier"], 12, "", "╭─ error: drive-full ─╮", 0.0), needles, ok)
+    clean_error(Done(["courier"], 12, "", "╭─ error: drive-full ─╮", 0.0), ok)
     assert ok.failures == []
     internal = TrialResult("?")
-    clean_error(Done(["courier"], 70, "", "internal error", 0.0), needles, internal)
+    clean_error(Done(["courier"], 70, "", "internal error", 0.0), internal)
     assert internal.failures
-    leaked = TrialResult("?")
-    clean_error(Done(["courier"], 12, "", "error: drive-full for Müller", 0.0), needles, leaked)
-    assert leaked.leaks == 1
+    bare = TrialResult("?")
+    clean_error(Done(["courier"], 12, "", "drive full", 0.0), bare)
+    assert bare.failures
+
+
+def test_no_leaks_scans_the_drive_the_courier_home_and_every_output(tmp_path: Path) -> None:
+    """A name on the drive, in the courier's home or in stderr is a leak each; on the center's
+    stdout (which lists studies for its staff) it is not."""
+    case = Case(tmp_path)
+    case.drive.mkdir()
+    case.home.mkdir()
+    needles = _needles()
+    clean = TrialResult("?")
+    no_leaks(case, needles, clean, [Done(["center"], 0, "Müller", "", 0.0)], courier=False)
+    assert clean.leaks == 0 and clean.failures == []
+    (case.drive / "index.json").write_text('{"name": "Müller-Ødegård"}')
+    (case.home / "journal.txt").write_text("SYN1234567")
+    runs = [Done(["courier"], 12, "", "error: drive-full for Müller", 0.0)]
+    found = TrialResult("?")
+    no_leaks(case, needles, found, runs, courier=True)
+    assert found.leaks == 3 and found.failures
+
+
+def test_a_column_a_scenario_does_not_measure_shows_a_dash_unless_counted() -> None:
+    """'-' marks what a scenario does not measure; a count there still shows, and fails."""
+
+    def last_cells(row: Row) -> list[str]:
+        return [cell.strip() for cell in table([row]).splitlines()[-1].split("|")[-4:-1]]
+
+    row = Row("6 trust", measures=frozenset({"leaks"}))
+    row.add("t", TrialResult("refused"))
+    assert last_cells(row) == ["-", "-", "0"] and verdict([row]) == 0
+    row.add("u", TrialResult("refused", lost=1))
+    assert last_cells(row) == ["1", "-", "0"] and verdict([row]) == 1
