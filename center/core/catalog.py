@@ -15,6 +15,7 @@ from center.core.check import FIXITY_MIGRATIONS
 from center.core.courierlog import COURIER_LOG_MIGRATIONS
 from center.core.devices import DEVICE_MIGRATIONS
 from center.core.importer import INTAKE_MIGRATIONS
+from center.core.missing import MISSING_MIGRATIONS
 from center.core.operators import OPERATOR_MIGRATIONS
 from center.core.outbox import OUTBOX_MIGRATIONS
 from center.core.quarantine import QUARANTINE_MIGRATIONS
@@ -137,6 +138,7 @@ MIGRATIONS = [
     *COURIER_LOG_MIGRATIONS,
     *FIXITY_MIGRATIONS,
     *RETENTION_MIGRATIONS,  # retention and expiry (issue 5)
+    *MISSING_MIGRATIONS,  # bundles the courier logs name that never arrived
 ]
 
 

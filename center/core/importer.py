@@ -41,6 +41,7 @@ from center.core.importreport import (
     ImportReport,
 )
 from center.core.lock import maintenance_lock
+from center.core.missing import find_missing, record_known_bundles
 from center.core.outbox import RETURNS, push_outbox, read_confirmations
 from center.core.screening import check_index, screen
 from center.core.storage_receipts import build_document, finish_receipts, record_receipt
@@ -154,6 +155,7 @@ def _import(
                 DriveError(f"cannot read bundle {bundle_dir.name}: {exc.strerror or exc}"),
             )
         report.outcomes.append(outcome)
+    report.missing = find_missing(archive.conn, now=now).missing
     try:
         report.receipts = [files.html for files in finish_receipts(archive, keys, now)]
     except OSError as exc:
@@ -364,6 +366,7 @@ class _Intake:
                     )
                 quarantine.record(conn, info.bundle_id, rejected, kept, self.now)
                 record_positions(conn, info.device_id, info.bundle_id, log)
+                record_known_bundles(conn, info.device_id, info.bundle_id, reception, log)
                 audit.record(
                     conn,
                     at=self.now,

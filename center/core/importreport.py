@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from center.core.missing import KnownBundle
 from center.core.outbox import ConfirmationOutcome, PushResult
 from common.errors import ArchiveError
 
@@ -46,6 +47,8 @@ class ImportReport:
     receipts: list[Path] = field(default_factory=list)
     push: PushResult | None = None
     outbox_error: ArchiveError | None = None
+    # bundles the couriers' logs name that never arrived (center bundles missing)
+    missing: list[KnownBundle] = field(default_factory=list)
 
     def with_status(self, status: str) -> list[BundleOutcome]:
         return [o for o in self.outcomes if o.status == status]
