@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from center.cli import audit as audit_cli
+from center.cli import bundles as bundles_cli
 from center.cli import check as check_cli
 from center.cli import courier as courier_cli
 from center.cli import expiry as expiry_cli
@@ -74,6 +75,7 @@ app.add_typer(hold_cli.app, name="hold")
 app.add_typer(facility_cli.app, name="facility")
 app.command("export")(export_cli.export)
 app.add_typer(request_cli.app, name="request")
+app.add_typer(bundles_cli.app, name="bundles")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from center.cli.bundles import missing_line
 from center.cli.options import JsonOutput
 from center.cli.session import center_passphrase, operator_session
 from center.core.importer import ImportReport
@@ -103,6 +104,7 @@ def _as_dict(report: ImportReport, studies: list[StudyRow]) -> dict[str, Any]:
         "outbox_error": None
         if report.outbox_error is None
         else {"error": report.outbox_error.ref, "message": report.outbox_error.message},
+        "missing_bundles": [m.to_dict() for m in report.missing],
     }
 
 
@@ -163,3 +165,5 @@ def _render(report: ImportReport, studies: list[StudyRow]) -> None:
         console.print("[yellow]No active courier device: nothing written to the outbox.[/]")
     if push is not None and push.missing:
         console.print(f"[red]Queued documents whose files are missing: {push.missing}[/]")
+    if report.missing:
+        console.print(missing_line(report.missing))
