@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from common.boundary import DEBUG_VARIABLE
+from common.clihelp import one_line_summaries
 from common.environment import Environment
 from courier.cli import bundle as bundle_cli
 from courier.cli import deliver as deliver_cli
@@ -73,6 +74,7 @@ app.add_typer(drive_cli.app, name="drive")
 app.command("log")(log_cli.log)
 app.command("verify")(verify_cli.verify)
 app.add_typer(bundle_cli.app, name="bundle")
+one_line_summaries(app)
 
 
 def main() -> None:
