@@ -25,6 +25,7 @@ from center.cli import retention as retention_cli
 from center.cli import search as search_cli
 from center.cli.state import CenterState
 from common.boundary import DEBUG_VARIABLE
+from common.clihelp import one_line_summaries
 from common.environment import Environment
 
 app = typer.Typer(
@@ -76,6 +77,7 @@ app.add_typer(facility_cli.app, name="facility")
 app.command("export")(export_cli.export)
 app.add_typer(request_cli.app, name="request")
 app.add_typer(bundles_cli.app, name="bundles")
+one_line_summaries(app)
 
 
 def main() -> None:
