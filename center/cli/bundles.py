@@ -80,7 +80,10 @@ def _render(report: MissingReport) -> None:
     if pending:
         console.print(
             f"{len(pending)} bundle(s) released by the courier as lost and not imported: "
-            + ", ".join(r.bundle_id for r in pending)
+            + ", ".join(
+                r.bundle_id + ("" if r.log_seq is None else f" (log position {r.log_seq})")
+                for r in pending
+            )
         )
 
 

@@ -11,14 +11,19 @@ import's transaction and without patient data:
   known by position only until that bundle arrives or another slice names it (an
   *unidentified* row: the format carries the base's position and hash, not its content);
 * every operator release (``"action": "release-bundle"``): the released bundle id, facility,
-  date and count (table ``courier_releases``).
+  date and count, and, when the courier released a sealed bundle, the log position and hash of
+  that bundle's own visit entry (table ``courier_releases``).
 
 A bundle is missing when the logs name it (or its position) and no bundle of that id has been
 imported and the courier did not release it. A released bundle is not missing; it is listed
-among the releases. An unidentified position is never presumed released: when the same slices
-show a release the center cannot place, the row says which bundle it may be
-(``maybe_released``), and it stays listed until the bundle arrives (its own visit entry then
-names it). A device's bundles the center has no slice about at all are beyond what it can see.
+among the releases. A release that names a position resolves it when the position's hash the
+center recorded (``courier_checkpoints``) is the one the release names: the position is the
+released bundle, listed among the releases (``log_seq``), not as missing. An unidentified
+position is never presumed released otherwise: a release without a position (couriers before
+it was carried, an unsealed bundle) or whose hash differs is one the center cannot place, and
+the row says which bundle it may be (``maybe_released``) until the bundle arrives (its own
+visit entry then names it). A device's bundles the center has no slice about at all are
+beyond what it can see.
 """
 
 from __future__ import annotations
@@ -91,6 +96,32 @@ MISSING_MIGRATIONS = [
         FROM bundles WHERE json_extract(reception, '$.courier_log.base.seq') > 0
         """,
     ),
+    (
+        # A release names the log position and hash of the released bundle's visit entry
+        # (couriers since this migration); the backfill reads them from the receptions kept.
+        "missing-0003-release-positions",
+        """
+        ALTER TABLE courier_releases ADD COLUMN released_seq INTEGER;
+        ALTER TABLE courier_releases ADD COLUMN released_hash TEXT;
+        UPDATE courier_releases AS r SET
+            released_seq = (
+                SELECT json_extract(e.value, '$.content.released_log_seq')
+                FROM bundles b, json_each(b.reception, '$.courier_log.entries') e
+                WHERE b.device_id = r.device_id
+                    AND json_extract(e.value, '$.content.seq') = r.log_seq
+                    AND json_type(e.value, '$.content.released_log_seq') = 'integer'
+                    AND json_type(e.value, '$.content.released_log_hash') = 'text'
+                LIMIT 1),
+            released_hash = (
+                SELECT json_extract(e.value, '$.content.released_log_hash')
+                FROM bundles b, json_each(b.reception, '$.courier_log.entries') e
+                WHERE b.device_id = r.device_id
+                    AND json_extract(e.value, '$.content.seq') = r.log_seq
+                    AND json_type(e.value, '$.content.released_log_seq') = 'integer'
+                    AND json_type(e.value, '$.content.released_log_hash') = 'text'
+                LIMIT 1)
+        """,
+    ),
 ]
 
 
@@ -122,6 +153,7 @@ class Release:
     released_at: str
     instances: int
     imported: bool  # the released bundle arrived after all
+    log_seq: int | None = None  # the position of its visit entry the release resolved
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,6 +183,27 @@ def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
+def _release_position(content: dict[str, Any]) -> tuple[int | None, str | None]:
+    """The released bundle's visit position and hash a release entry names, or (None, None)."""
+    seq, digest = content.get("released_log_seq"), content.get("released_log_hash")
+    if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 and _text(digest):
+        return seq, str(digest)
+    return None, None
+
+
+def _resolved(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """(device, released bundle) -> the log position its release resolves: the release names
+    the position and the hash the center recorded there (from any verified slice)."""
+    return {
+        (str(r[0]), str(r[1])): int(r[2])
+        for r in conn.execute(
+            "SELECT r.device_id, r.bundle_id, r.released_seq FROM courier_releases r "
+            "JOIN courier_checkpoints c ON c.device_id = r.device_id "
+            "AND c.seq = r.released_seq AND c.hash = r.released_hash"
+        )
+    }
+
+
 def record_known_bundles(
     conn: sqlite3.Connection,
     device_id: str,
@@ -177,10 +230,21 @@ def record_known_bundles(
         released = _text(content.get("released_bundle_id"))
         facility = str(content.get("facility_id", ""))
         if content.get("action") == RELEASE_ACTION and released is not None:
+            position, digest = _release_position(content)
             conn.execute(
-                "INSERT INTO courier_releases VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "INSERT INTO courier_releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (device_id, log_seq) DO NOTHING",
-                (device_id, released, seq, facility, at, _count(content.get("objects")), bundle_id),
+                (
+                    device_id,
+                    released,
+                    seq,
+                    facility,
+                    at,
+                    _count(content.get("objects")),
+                    bundle_id,
+                    position,
+                    digest,
+                ),
             )
         elif named is not None:
             conn.execute(
@@ -214,9 +278,16 @@ def find_missing(
     """Bundles the courier logs name that were never imported nor released, oldest first,
     and the releases the logs show (reads only)."""
     imported = {str(r[0]) for r in conn.execute("SELECT bundle_id FROM bundles")}
+    resolved = _resolved(conn)
     by_bundle = {
         (str(r[0]), str(r[1])): Release(
-            str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), str(r[1]) in imported
+            str(r[0]),
+            str(r[1]),
+            str(r[2]),
+            str(r[3]),
+            int(r[4]),
+            str(r[1]) in imported,
+            resolved.get((str(r[0]), str(r[1]))),
         )
         for r in conn.execute(
             "SELECT device_id, bundle_id, facility_id, released_at, instances "
@@ -230,14 +301,17 @@ def find_missing(
     ).fetchall()
     # A resumed sealing with other counts appends a second entry: the latest one counts.
     latest = {(str(r[0]), r[2]): int(r[1]) for r in rows if r[2] is not None}
-    placed = {(device, bundle) for device, bundle in latest}
+    placed = {(device, bundle) for device, bundle in latest} | set(resolved)
     released = {(r.device_id, r.bundle_id) for r in releases}
+    released_at = {(device, seq) for (device, _), seq in resolved.items()}
     today, missing = now.date(), []
     for r in rows:
         device, seq, bundle = str(r[0]), int(r[1]), r[2]
         if bundle is not None and (
             bundle in imported or (device, bundle) in released or latest[(device, bundle)] != seq
         ):
+            continue
+        if bundle is None and (device, seq) in released_at:
             continue
         maybe = []
         if bundle is None:  # which unplaced releases it might be

@@ -208,6 +208,27 @@ def check_reason(reason: str) -> str:
     return text
 
 
+def visit_position(conn: sqlite3.Connection, bundle_id: str) -> dict[str, Any]:
+    """The courier log position and hash of a sealed bundle's own visit entry (the checkpoint
+    the bundle carries), as ``released_log_seq`` and ``released_log_hash``; empty for a bundle
+    never sealed.
+
+    The center knows a bundle that never arrived by this position only (a later bundle's log
+    starts at it), so a release that names it lets the center resolve the position. An unsealed
+    bundle carries no checkpoint: no later bundle's log starts at its entry, so the center never
+    lists it by position (a visit entry it did get into travels in a later slice naming the
+    bundle by id, which the release's ``released_bundle_id`` covers).
+    """
+    row = conn.execute(
+        "SELECT log_seq, log_hash FROM bundles WHERE bundle_id = ? AND status = 'sealed' "
+        "AND log_seq IS NOT NULL AND log_hash IS NOT NULL",
+        (bundle_id,),
+    ).fetchone()
+    if row is None:
+        return {}
+    return {"released_log_seq": int(row[0]), "released_log_hash": str(row[1])}
+
+
 def release_bundle(
     unlocked: UnlockedDevice,
     bundle_id: str,
@@ -255,6 +276,7 @@ def release_bundle(
                     "objects": instances,
                     "studies": studies,
                     "reason": text,
+                    **visit_position(journal.conn, bundle_id),
                 },
             )
             record = ReleaseRecord(

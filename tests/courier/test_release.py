@@ -233,3 +233,32 @@ def test_list_counts_confirmed_and_released(
         len(instances) - 1,
     )
     assert summary.released_by_operator and summary.volume_id == drive.volume_id
+
+
+def test_the_release_names_the_position_of_the_bundles_visit_entry(
+    device: UnlockedDevice, drive: Drive, small_terminal: Terminal
+) -> None:
+    """The release entry carries the log position and hash of the released bundle's own visit
+    entry, the checkpoint the bundle carried."""
+    first = _pull(device, drive, small_terminal)
+    assert first.bundle_id is not None
+    release_bundle(device, first.bundle_id, reason="drive lost", now=NOW)
+    with Journal.open(device) as journal:
+        visit = courierlog.entry_for_bundle(journal.conn, first.bundle_id)
+        last = courierlog.entries(journal.conn)[-1].content
+    assert visit is not None and visit.seq < last["seq"]
+    assert (last["released_log_seq"], last["released_log_hash"]) == (visit.seq, visit.hash)
+    assert visit_log(device.device).chain_problems == []
+
+
+def test_an_unfinished_bundles_release_names_no_position(
+    device: UnlockedDevice, drive: Drive, small_terminal: Terminal
+) -> None:
+    """A never-sealed bundle has no position to name: its release entry carries none."""
+    _interrupted_pull(device, drive, small_terminal, "read-back")
+    [open_bundle] = list_bundles(device.device)
+    release_bundle(device, open_bundle.bundle_id, reason="drive lost", now=NOW)
+    with Journal.open(device) as journal:
+        last = courierlog.entries(journal.conn)[-1].content
+    assert last["released_bundle_id"] == open_bundle.bundle_id
+    assert "released_log_seq" not in last and "released_log_hash" not in last

@@ -76,3 +76,14 @@ def visits(device: UnlockedDevice, tmp_path: Path) -> Visits:
 def released_visits(device: UnlockedDevice, tmp_path: Path) -> Visits:
     """Bundle 1 on drive A released as lost; bundle 2 carries its studies again on drive B."""
     return _visits(device, tmp_path, release_first=True)
+
+
+@pytest.fixture
+def released_later(device: UnlockedDevice, tmp_path: Path) -> Visits:
+    """Bundles 1 (drive A) and 2 (drive B), then bundle 1 released as lost and its studies
+    carried again in bundle 3 on drive B, whose log brings the release (and its position)."""
+    visits = _visits(device, tmp_path, release_first=False)
+    release_bundle(device, visits.bundle1, reason="drive lost in transit", now=NOW)
+    three = do_pull(device, visits.second, tmp_path / "terminal")
+    assert three.bundle_id is not None
+    return visits
