@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from common.errors import DecryptError, KeyFileError, PassphraseError
+from common.fsio import RecordingReader
 
 SECRET_FORMAT = "clinic-archive-secret-v1"  # noqa: S105 - a format name
 DEFAULT_KDF_LOG_N = 17
@@ -245,28 +246,6 @@ class _HashingSink:
         self._sink.flush()
 
 
-class _RecordingSource:
-    """Reads *source*, recording its own read error (as :class:`_HashingSink` does)."""
-
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self.error: OSError | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            return self._source.read(size)
-        except OSError as exc:
-            self.error = exc
-            raise
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            return int(self._source.readinto(buffer))  # type: ignore[attr-defined]
-        except OSError as exc:
-            self.error = exc
-            raise
-
-
 def decrypt_file_to(src: Path, dst: BinaryIO, identity: str) -> tuple[str, int]:
     """Decrypt the age file *src* into *dst*; return (plaintext sha256, size).
 
@@ -277,7 +256,7 @@ def decrypt_file_to(src: Path, dst: BinaryIO, identity: str) -> tuple[str, int]:
     """
     sink = _HashingSink(dst)
     with src.open("rb") as fh:
-        source = _RecordingSource(cast(BinaryIO, fh))
+        source = RecordingReader(cast(BinaryIO, fh))
         try:
             pyrage.decrypt_io(source, sink, [_identity(identity)])
         except (pyrage.DecryptError, OSError) as exc:

@@ -128,3 +128,39 @@ def evict_from_cache(fd: int, *, synced: bool = False) -> None:
     if not synced:
         os.fdatasync(fd)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+class RecordingReader:
+    """Reads *stream*, remembering its own read error before it propagates: a library that
+    reports every failure alike (pyrage: damaged input and a failing drive are the same
+    OSError) is then told apart by the caller."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.error: OSError | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._stream.read(n)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+
+class RecordingWriter:
+    """Writes to *stream*, remembering its own write error before it propagates (as
+    :class:`RecordingReader` does for reads)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._stream.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self._stream.flush()

@@ -13,6 +13,7 @@ from common.bundle import format as fmt
 from common.crypto import decrypt_bytes, decrypt_file_to
 from common.dicomhdr import InstanceHeader
 from common.errors import BundleDamaged, DecryptError
+from common.fsio import RecordingWriter
 
 
 @dataclass(frozen=True)
@@ -79,24 +80,6 @@ class SpoolWriteError(OSError):
     to the drive failing to give index.age."""
 
 
-class _Spool:
-    """The spool as decrypt_file_to's sink, recording its own write error."""
-
-    def __init__(self, spool: BinaryIO) -> None:
-        self._spool = spool
-        self.error: OSError | None = None
-
-    def write(self, data: bytes) -> int:
-        try:
-            return self._spool.write(data)
-        except OSError as exc:
-            self.error = exc
-            raise
-
-    def flush(self) -> None:
-        self._spool.flush()
-
-
 def open_index(
     bundle_dir: Path, identity: str, info: fmt.BagInfo, *, spool_dir: Path
 ) -> BundleIndex:
@@ -106,7 +89,7 @@ def open_index(
     *spool_dir*, which must be on the protected archive filesystem, never the system temp.
     """
     spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - owned by the BundleIndex
-    sink = _Spool(spool)
+    sink = RecordingWriter(spool)
     try:
         decrypt_file_to(bundle_dir / fmt.INDEX, cast(BinaryIO, sink), identity)
         spool.seek(0)

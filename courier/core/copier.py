@@ -34,6 +34,7 @@ from common.bundle.writer import BundleWriter
 from common.crypto import ObjectDigest, encrypt_bytes
 from common.dicomhdr import InstanceHeader
 from common.errors import ArchiveError, DriveError, DriveFull
+from common.fsio import RecordingReader
 from common.heap import reuse_one_heap_for_big_buffers
 from common.progress import Progress
 from courier.core.journal import Journal, NewObject
@@ -105,21 +106,6 @@ def index_entry(
         "changed_since_last_pull": changed,
         "header": header.to_dict(),
     }
-
-
-class _TrackedSource:
-    """A source file that remembers its own read errors, to tell them from the drive's."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.error: OSError | None = None
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            return self._stream.read(n)
-        except OSError as exc:
-            self.error = exc
-            raise
 
 
 def _read(cand: Candidate) -> _Read:
@@ -224,7 +210,7 @@ class _Pipeline:
             self.result.skipped.append(Skipped(cand.file.relpath, reason))
             return False
         with stream:
-            source = _TrackedSource(stream)
+            source = RecordingReader(stream)
             try:
                 digest = self.writer.write_object(seq, cast(BinaryIO, source), self.recipients)
             except OSError as exc:
