@@ -44,16 +44,16 @@ PARTIAL_EXIT = 41
 
 
 def trace_ops(case: Case, app: str, args: list[str], out: Path) -> tuple[int, list[str]]:
-    """Run *app* once under reliability.opcount; its exit status and counted operations."""
+    """Run *app* once under tests.courier.opcount; its exit status and counted operations."""
     done = subprocess.run(
-        [sys.executable, "-m", "reliability.opcount", str(out), app, *args],
+        [sys.executable, "-m", "tests.courier.opcount", str(out), app, *args],
         cwd=ROOT,
         env=case.env,
         capture_output=True,
         text=True,
         check=False,
     )
-    ops = [line.split(" ", 1)[0] for line in out.read_text().splitlines()]
+    ops = [line.split(" ", 2)[1] for line in out.read_text().splitlines()]  # "<n> <op> <path>"
     return done.returncode, [op for op in ops if op in COUNTED]
 
 

@@ -1,10 +1,10 @@
 """The file operations the fault-injection tools count, numbered the same way by all of them.
 
-tests/faultinject.py (kill, ENOSPC or EIO at the Nth operation), tests/courier/opcount.py and
-reliability/opcount.py (list them), tests/courier/fillat.py (fill the disk at the Nth),
-reliability/raiseat.py (an unexpected exception at the Nth) and the in-process count of
-tests/e2e/test_import_crash.py all call :func:`install`, so operation N is the same operation
-for each of them. Counted, in the order a run makes them:
+tests/faultinject.py (kill, ENOSPC or EIO at the Nth operation), tests/courier/opcount.py
+(list them, for the crash tests and the reliability suite), tests/courier/fillat.py (fill the
+disk at the Nth), reliability/raiseat.py (an unexpected exception at the Nth) and the count of
+tests/e2e/test_import_crash.py (in-process) all call :func:`install`, so operation N is the
+same operation for each of them. Counted, in the order a run makes them:
 
 * ``write``: ``os.write`` on anything but the terminal (fds 0-2), and every ``write`` of a file
   opened for writing through ``open``, ``io.open``, ``os.fdopen`` or ``Path.open`` /
