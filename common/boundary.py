@@ -14,14 +14,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
-from rich.panel import Panel
-from rich.text import Text
 
 from common.errors import ArchiveError, ConfigError, PassphraseError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,10 +30,17 @@ DEBUG_VARIABLE = "CLINIC_ARCHIVE_DEBUG"
 
 
 def stderr_console() -> Console:
+    # rich is imported only when there is something to show: a command that succeeds with
+    # --json never loads it (docs/performance.md, re-scan)
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def render_error(console: Console, error: ArchiveError) -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
     body = Text(error.message)
     if error.hint:
         body.append("\n")

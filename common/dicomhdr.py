@@ -14,10 +14,15 @@ the clinic should export again, and it must not be archived as if it were whole.
 Ordinary files are read by the fast path of :mod:`common.dicomfast` (one pass, no pydicom data
 set), which gives exactly what this module's pydicom path gives or declines; declined files,
 and every refusal, go through pydicom.
+
+pydicom (and the fast path, which uses its dictionary) is imported when the first file is
+read, not with this module: a re-scan that finds every header already kept in the journal, and
+every command that only names these types, would otherwise pay its 50 ms import for nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
@@ -26,21 +31,17 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import pydicom
-from pydicom.datadict import tag_for_keyword
-from pydicom.errors import BytesLengthException, InvalidDicomError
-from pydicom.tag import Tag
-
-from common import dicomfast
 from common.dicomwalk import StructureError, Truncated, walk_to_end
 
+if TYPE_CHECKING:
+    import pydicom
+
 # pydicom reports malformed files through many exception types; these are the ones a file's
-# content (not a bug of ours) can provoke. The list is explicit on purpose (STYLE.md point 7).
+# content (not a bug of ours) can provoke, besides pydicom's own InvalidDicomError and
+# BytesLengthException (:func:`_malformed`). The list is explicit on purpose (STYLE.md point 7).
 _MALFORMED = (
-    InvalidDicomError,
-    BytesLengthException,  # a value cut to a length its VR cannot have (file cut short)
     ValueError,
     KeyError,
     IndexError,
@@ -55,6 +56,16 @@ _MALFORMED = (
     MemoryError,
     zlib.error,
 )
+
+
+@functools.cache
+def _malformed() -> tuple[type[BaseException], ...]:
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    # BytesLengthException: a value cut to a length its VR cannot have (file cut short)
+    return (InvalidDicomError, BytesLengthException, *_MALFORMED)
+
+
 MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"  # PS3.10 section 8: the DICOMDIR
 DEFLATED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1.99"
 # Deflate is used for small non-image objects (reports); a bigger stream is refused rather
@@ -155,7 +166,7 @@ class TagRef:
             if group % 2 == 0:
                 raise ValueError(f"{text}: a private creator needs an odd group number")
             return cls(group=group, element=int(match[3], 16), creator=match[2])
-        if _KEYWORD.match(text) and tag_for_keyword(text) is not None:
+        if _KEYWORD.match(text) and _is_keyword(text):
             return cls(keyword=text)
         raise ValueError(
             f"{text!r} is neither a DICOM keyword, nor (gggg,eeee), nor (gggg,CREATOR,ee)"
@@ -176,6 +187,8 @@ class TagRef:
 
     def value_in(self, ds: pydicom.Dataset) -> str:
         """The element's value as text ('' when absent)."""
+        from pydicom.tag import Tag
+
         if self.keyword:
             return _as_text(ds.get(self.keyword))
         if self.creator:
@@ -190,7 +203,19 @@ class TagRef:
         return "" if element is None else _as_text(element.value)
 
 
+def _is_keyword(text: str) -> bool:
+    """True for a keyword of the DICOM dictionary (the header's own keywords are known ones:
+    a rule naming one, as the default rule does, needs no pydicom)."""
+    if text in _KNOWN_KEYWORDS:
+        return True
+    from pydicom.datadict import tag_for_keyword
+
+    return tag_for_keyword(text) is not None
+
+
 def _as_text(value: object) -> str:
+    import pydicom
+
     if value is None:
         return ""
     if isinstance(value, bytes):  # an element of unknown VR (UN): its raw bytes
@@ -205,7 +230,7 @@ def read_header(source: Path | BinaryIO | bytes) -> InstanceHeader:
     return read_header_values(source, ())[0]
 
 
-_HEADER_TAGS = dicomfast.wanted_tags(list(HEADER_KEYWORDS.values()))
+_KNOWN_KEYWORDS = frozenset(HEADER_KEYWORDS.values())
 _REQUIRED = ("sop_instance_uid", "sop_class_uid", "study_instance_uid")
 
 
@@ -230,12 +255,15 @@ def _read_fast(
     source: Path | bytes, extra: Sequence[TagRef]
 ) -> tuple[InstanceHeader, dict[str, str]] | None:
     """The fast path's answer, or None when it declines (see :mod:`common.dicomfast`)."""
-    if _HEADER_TAGS is None or any(not ref.keyword for ref in extra):
+    from common import dicomfast
+
+    header_tags = _header_tags()
+    if header_tags is None or any(not ref.keyword for ref in extra):
         return None
     extra_tags = dicomfast.wanted_tags([ref.keyword for ref in extra])
     if extra_tags is None:
         return None
-    tags = {**_HEADER_TAGS, **extra_tags}
+    tags = {**header_tags, **extra_tags}
     values = dicomfast.read_fast(source, set(tags.values()))
     if values is None:
         return None
@@ -244,6 +272,14 @@ def _read_fast(
     if not all(getattr(header, name) for name in _REQUIRED):
         return None  # pydicom's path names what is missing
     return header, {ref.key: values[tags[ref.keyword]] for ref in extra}
+
+
+@functools.cache
+def _header_tags() -> dict[str, int] | None:
+    """The fast path's tags of the header's elements (None if it cannot read them all)."""
+    from common import dicomfast
+
+    return dicomfast.wanted_tags(list(HEADER_KEYWORDS.values()))
 
 
 def read_header_values_pydicom(
@@ -263,16 +299,24 @@ def read_header_values_pydicom(
                 _check_complete(source, syntax)
     except HeaderError:
         raise
-    except InvalidDicomError as exc:
-        raise HeaderError("not a DICOM Part 10 file (no DICM preamble)") from exc
     except OSError as exc:
         raise HeaderError(f"unreadable ({exc.strerror or type(exc).__name__})") from exc
-    except _MALFORMED as exc:
-        raise HeaderError(f"malformed DICOM header ({type(exc).__name__})") from exc
+    except _malformed() as exc:
+        raise HeaderError(_refusal(exc)) from exc
     return header, values
 
 
+def _refusal(exc: BaseException) -> str:
+    from pydicom.errors import InvalidDicomError
+
+    if isinstance(exc, InvalidDicomError):
+        return "not a DICOM Part 10 file (no DICM preamble)"
+    return f"malformed DICOM header ({type(exc).__name__})"
+
+
 def _parse(fh: BinaryIO, extra: Sequence[TagRef]) -> tuple[InstanceHeader, dict[str, str], str]:
+    import pydicom
+
     ds = pydicom.dcmread(fh, stop_before_pixels=True)
     syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
     media_class = str(ds.file_meta.get("MediaStorageSOPClassUID", ""))

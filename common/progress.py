@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 
@@ -21,3 +22,16 @@ class NoProgress:
 
     def advance(self, units: int = 1, *, nbytes: int = 0) -> None:
         return None
+
+
+def cli_progress(enabled: bool) -> AbstractContextManager[Progress]:
+    """A command's progress display: rich bars, or nothing at all (``--json``).
+
+    rich is imported only when the bars are shown: a scripted command (``--json``) does not
+    pay for loading it (docs/performance.md, re-scan).
+    """
+    if not enabled:
+        return nullcontext(NoProgress())
+    from common.richprogress import RichProgress
+
+    return RichProgress()

@@ -1,4 +1,9 @@
-"""The `courier` command: the field operator's tool for a clinic visit."""
+"""The `courier` command: the field operator's tool for a clinic visit.
+
+Every command module is imported to start any one command (typer needs their signatures), so
+the command modules import their core modules and rich inside the command functions, when the
+command runs: a re-scan is dominated by start-up otherwise (docs/performance.md).
+"""
 
 from __future__ import annotations
 

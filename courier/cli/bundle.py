@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from common.boundary import error_boundary
 from courier.cli.options import JsonOutput
 from courier.cli.state import state
 from courier.core.device import load_device
-from courier.core.release import ReleasePlan, ReleaseResult, list_bundles, release_bundle
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from courier.core.release import ReleasePlan, ReleaseResult
 
 app = typer.Typer(
     help="The bundles this laptop made; release one whose drive was lost.", no_args_is_help=True
@@ -32,6 +34,12 @@ def list_(
 ) -> None:
     """List the journal's bundles: facility, drive volume, sealed date, instances, how many
     the center confirmed stored and how many were released to be carried again."""
+    # imported when the command runs: `courier` imports every command module to start one
+    from rich.console import Console
+    from rich.table import Table
+
+    from courier.core.release import list_bundles
+
     found = list_bundles(load_device(state(ctx).home), facility)
     if as_json:
         typer.echo(json.dumps([b.to_dict() for b in found], indent=2))
@@ -79,6 +87,11 @@ def release(
 ) -> None:
     """Release a bundle whose drive was lost, or that the center refused whole: its instances
     that no storage receipt confirms are carried again by the next pull of the clinic."""
+    # imported when the command runs: `courier` imports every command module to start one
+    from rich.console import Console
+
+    from courier.core.release import release_bundle
+
     st = state(ctx)
     console = Console(stderr=as_json)
 

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from common.boundary import error_boundary
 from common.errors import OutboxDocumentRefused
 from courier.cli import render
 from courier.cli.options import DriveOption, FacilityArg, JsonOutput, ReceiptsOption
 from courier.cli.state import state
-from courier.core.deliver import DeliverResult
-from courier.core.deliver import deliver as run_deliver
-from courier.core.drive import open_drive
-from courier.core.drives import locate_drive
-from courier.core.facilities import receipts_for
+
+if TYPE_CHECKING:
+    from courier.core.deliver import DeliverResult
 
 
 @error_boundary
@@ -30,6 +27,12 @@ def deliver(
 ) -> None:
     """Deliver the storage receipts and notices waiting in the drive's outbox (and receipts
     kept on this laptop) to the clinic's receipts folder."""
+    # imported when the command runs: `courier` imports every command module to start one
+    from courier.core.deliver import deliver as run_deliver
+    from courier.core.drive import open_drive
+    from courier.core.drives import locate_drive
+    from courier.core.facilities import receipts_for
+
     st = state(ctx)
     receipts_dir = receipts_for(st.home.root, facility, receipts)
     unlocked = st.unlock()
@@ -74,6 +77,8 @@ def _as_dict(facility: str, result: DeliverResult) -> dict[str, Any]:
 
 
 def _render(facility: str, result: DeliverResult) -> None:
+    from rich.console import Console
+
     console = Console()
     render.delivery(console, result.report)
     for outcome in result.pending:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from common.boundary import error_boundary, read_passphrase
 from courier.cli.state import PASSPHRASE_PREFIX, state
@@ -30,6 +29,8 @@ def init(
     ],
 ) -> None:
     """Set up this laptop as a courier device (keys, operator, center card)."""
+    from rich.console import Console
+
     st = state(ctx)
     passphrase = read_passphrase(
         st.env.environ,

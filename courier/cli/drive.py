@@ -7,15 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from common.boundary import error_boundary
 from courier.cli import render
 from courier.cli.options import JsonOutput
 from courier.cli.state import state
-from courier.core.drive import init_drive
-from courier.core.drives import list_drives
 
 app = typer.Typer(help="Prepare and inspect courier drives.", no_args_is_help=True)
 
@@ -26,6 +22,11 @@ def init(
     path: Annotated[Path, typer.Argument(help="Mount point of the drive (or a folder).")],
 ) -> None:
     """Mark a drive as a courier drive (keeps an existing mark)."""
+    # imported when the command runs: `courier` imports every command module to start one
+    from rich.console import Console
+
+    from courier.core.drive import init_drive
+
     drive = init_drive(path)
     Console().print(f"{drive.root} is a courier drive (volume {drive.volume_id[:8]}).")
 
@@ -34,6 +35,12 @@ def init(
 def drives(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """List the removable drives plugged in: device, model, size, free space, mount point,
     and whether each is a courier drive."""
+    # imported when the command runs: `courier` imports every command module to start one
+    from rich.console import Console
+    from rich.table import Table
+
+    from courier.core.drives import list_drives
+
     found = list_drives(state(ctx).probe)
     if as_json:
         typer.echo(json.dumps([d.to_dict() for d in found], indent=2))

@@ -6,8 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from common.boundary import error_boundary
 from courier.cli.options import (
@@ -55,6 +53,8 @@ def add(
     ] = False,
 ) -> None:
     """Add a clinic, with where its studies are and how it flags them for archiving."""
+    from rich.console import Console
+
     facility = Facility(
         facility_id=facility_id,
         name=name,
@@ -74,6 +74,9 @@ def add(
 @error_boundary
 def list_(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """List the configured clinics."""
+    from rich.console import Console
+    from rich.table import Table
+
     facilities = load_facilities(state(ctx).home.root)
     if as_json:
         typer.echo(json.dumps([f.to_dict() for f in facilities.values()], indent=2))
@@ -88,6 +91,9 @@ def list_(ctx: typer.Context, as_json: JsonOutput = False) -> None:
 @error_boundary
 def show(ctx: typer.Context, facility_id: FacilityArg, as_json: JsonOutput = False) -> None:
     """Show one clinic's settings."""
+    from rich.console import Console
+    from rich.table import Table
+
     facility = get_facility(state(ctx).home.root, facility_id)
     if as_json:
         typer.echo(json.dumps(facility.to_dict(), indent=2))
@@ -106,6 +112,8 @@ def remove(
     as_json: JsonOutput = False,
 ) -> None:
     """Forget a clinic's settings (the journal keeps what was carried from it)."""
+    from rich.console import Console
+
     removed = remove_facility(state(ctx).home.root, facility_id)
     if as_json:
         typer.echo(json.dumps(removed.to_dict(), indent=2))

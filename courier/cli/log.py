@@ -6,15 +6,12 @@ import json
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from common.boundary import error_boundary
 from courier.cli import render
 from courier.cli.options import JsonOutput
 from courier.cli.state import state
 from courier.core.device import load_device
-from courier.core.history import visit_log
 
 
 @error_boundary
@@ -29,6 +26,12 @@ def log(
     """Show past visits: date, operator, facility, bundle, counts, bytes, the terminal's
     capacity and warnings; bundles released as lost (`courier bundle release`); and whether
     the courier log's hash chain is intact."""
+    # imported when the command runs: `courier` imports every command module to start one
+    from rich.console import Console
+    from rich.table import Table
+
+    from courier.core.history import visit_log
+
     result = visit_log(load_device(state(ctx).home), facility)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

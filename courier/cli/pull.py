@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from common.boundary import error_boundary
-from common.richprogress import RichProgress
+from common.progress import cli_progress
 from courier.cli import render
 from courier.cli.options import (
     CallingAetOption,
@@ -23,11 +21,9 @@ from courier.cli.options import (
     ThresholdOption,
 )
 from courier.cli.state import state
-from courier.core.drive import init_drive
-from courier.core.drives import locate_drive
-from courier.core.facilities import VisitOverrides, visit_settings
-from courier.core.pull import PullResult
-from courier.core.pull import pull as run_pull
+
+if TYPE_CHECKING:
+    from courier.core.pull import PullResult
 
 
 @error_boundary
@@ -44,6 +40,12 @@ def pull(
 ) -> None:
     """Visit a clinic: deliver its receipts, pull its flagged ("A") studies into a sealed,
     encrypted bundle on the drive, and leave a reception receipt."""
+    # imported when the command runs: `courier` imports every command module to start one
+    from courier.core.drive import init_drive
+    from courier.core.drives import locate_drive
+    from courier.core.facilities import VisitOverrides, visit_settings
+    from courier.core.pull import pull as run_pull
+
     st = state(ctx)
     overrides = VisitOverrides(
         source, rule, None if receipts is None else str(receipts), capacity_threshold, calling_aet
@@ -51,7 +53,7 @@ def pull(
     settings = visit_settings(st.home.root, facility, overrides)
     unlocked = st.unlock()
     mounted = init_drive(locate_drive(drive, st.probe))
-    with RichProgress(enabled=not as_json) as progress:
+    with cli_progress(not as_json) as progress:
         result = run_pull(
             unlocked, settings=settings, drive=mounted, now=st.env.now(), progress=progress
         )
@@ -93,6 +95,9 @@ def as_dict(result: PullResult) -> dict[str, Any]:
 
 
 def _render(result: PullResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     render.delivery(console, result.delivery)
     for bundle_id, outcome in result.finished_earlier:

@@ -7,14 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from common.boundary import error_boundary
 from common.errors import NotInitialised, ReceiptInvalid
 from courier.cli.options import JsonOutput
 from courier.cli.state import state
 from courier.core.device import load_device
-from courier.core.receiptcheck import CENTER, THIS_DEVICE, check_receipt
 
 app = typer.Typer(help="Check receipts.", no_args_is_help=True)
 
@@ -27,6 +25,11 @@ def verify(
     as_json: JsonOutput = False,
 ) -> None:
     """Check that a receipt is exactly what its signer signed, and who the signer is."""
+    # imported when the command runs: `courier` imports every command module to start one
+    from rich.console import Console
+
+    from courier.core.receiptcheck import CENTER, THIS_DEVICE, check_receipt
+
     try:
         device = load_device(state(ctx).home)
     except NotInitialised:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.panel import Panel
+from typing import TYPE_CHECKING
 
-from courier.core.deliver import DeliveryReport
-from courier.core.reception import ReceiptOutcome
 from courier.core.sizes import format_bytes
+
+# rich and the core modules are imported when used: `courier` imports every command module to
+# start any one command, so each module's imports are paid by all (docs/performance.md)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from courier.core.deliver import DeliveryReport
+    from courier.core.reception import ReceiptOutcome
 
 
 def size(n: int | None) -> str:
@@ -16,6 +21,8 @@ def size(n: int | None) -> str:
 
 def warnings(console: Console, items: list[str]) -> None:
     """Each warning as a red panel: the operator must see it and tell the clinic."""
+    from rich.panel import Panel
+
     for text in items:
         console.print(Panel(text, title="WARNING", title_align="left", border_style="bold red"))
 
@@ -23,6 +30,8 @@ def warnings(console: Console, items: list[str]) -> None:
 def receipt(
     console: Console, outcome: ReceiptOutcome | None, what: str = "Reception receipt"
 ) -> None:
+    from rich.panel import Panel
+
     if outcome is None:
         return
     if outcome.files is not None:

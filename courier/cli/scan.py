@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from common.boundary import error_boundary
-from common.richprogress import RichProgress
+from common.progress import cli_progress
 from courier.cli import render
 from courier.cli.options import FacilityArg, JsonOutput, RuleOption, SourceOption, ThresholdOption
 from courier.cli.state import state
-from courier.core.facilities import VisitOverrides, visit_settings
-from courier.core.scan import ScanResult
-from courier.core.scan import scan as run_scan
+
+if TYPE_CHECKING:
+    from courier.core.scan import ScanResult
 
 
 @error_boundary
@@ -29,11 +28,15 @@ def scan(
 ) -> None:
     """Show what a pull would take (studies, instances, sizes; what is already carried or
     confirmed stored; what is skipped and why), without copying anything."""
+    # imported when the command runs, not when `courier` starts (docs/performance.md)
+    from courier.core.facilities import VisitOverrides, visit_settings
+    from courier.core.scan import scan as run_scan
+
     st = state(ctx)
     overrides = VisitOverrides(source=source, rule=rule, capacity_threshold=capacity_threshold)
     settings = visit_settings(st.home.root, facility, overrides)
     unlocked = st.unlock()
-    with RichProgress(enabled=not as_json) as progress:
+    with cli_progress(not as_json) as progress:
         result = run_scan(unlocked, settings, st.env.now(), progress)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
@@ -42,6 +45,9 @@ def scan(
 
 
 def _render(result: ScanResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     table = Table(
         "Accession",

@@ -7,16 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from common.boundary import error_boundary
 from common.errors import BundleDamaged, NotInitialised
-from common.richprogress import RichProgress
+from common.progress import cli_progress
 from courier.cli.options import JsonOutput
 from courier.cli.state import state
 from courier.core.device import load_device
-from courier.core.verify import verify_drive
 
 
 @error_boundary
@@ -26,11 +23,17 @@ def verify(
     as_json: JsonOutput = False,
 ) -> None:
     """Check the signature, manifests and every file of each bundle on a drive."""
+    # imported when the command runs: `courier` imports every command module to start one
+    from rich.console import Console
+    from rich.table import Table
+
+    from courier.core.verify import verify_drive
+
     try:
         own = load_device(state(ctx).home).signing_public
     except NotInitialised:
         own = None
-    with RichProgress(enabled=not as_json) as progress:
+    with cli_progress(not as_json) as progress:
         progress.phase("verify", None, unit="bytes")
         report = verify_drive(
             drive,

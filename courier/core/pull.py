@@ -22,26 +22,23 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from common.bundle.writer import BundleWriter
-from common.errors import BundleError, DriveFull, SourceError
+from common.errors import BundleError, DriveFull
 from common.progress import NoProgress, Progress
 from courier.core import bundlejob, copier, courierlog
-from courier.core.capacity import Capacity, assess, measure_disk, parse_threshold
+from courier.core.capacity import Capacity
 from courier.core.deliver import DeliveryReport, deliver_outbox
 from courier.core.device import UnlockedDevice
 from courier.core.drive import Drive
 from courier.core.facilities import Facility
 from courier.core.journal import Journal
-from courier.core.plan import AGE_OVERHEAD, Plan, plan_folder, plan_node
+from courier.core.plan import AGE_OVERHEAD, Plan
 from courier.core.reception import ReceiptOutcome, deliver_pending, finish_bundle
-from courier.core.selection import SelectionRule, build_rule, parse_rule
 from courier.core.sizes import format_bytes
-from courier.core.source import FolderSource, NodeSource, parse_source
-
-if TYPE_CHECKING:
-    from courier.core.node import NodeClient
+from courier.core.source import NodeSource, parse_source
+from courier.core.visitplan import load_rule, node_client, plan_visit
 
 RESERVE = 4 << 20  # head room on the drive for tag files and the file system
 _ROUNDS = 2  # copy rounds: a second one re-copies objects that read back wrong
@@ -74,56 +71,6 @@ def new_bundle_id(now: datetime) -> str:
 
 def receipts_folder(settings: Facility) -> Path | None:
     return Path(settings.receipts).expanduser() if settings.receipts else None
-
-
-def load_rule(settings: Facility, source: FolderSource | NodeSource) -> SelectionRule:
-    """The facility's rule; a flag file is read now (relative to a folder source)."""
-    spec = parse_rule(settings.rule, field=f"facility {settings.facility_id}: rule")
-    if spec.flag_file is None:
-        return build_rule(spec)
-    path = Path(spec.flag_file).expanduser()
-    if not path.is_absolute() and isinstance(source, FolderSource):
-        path = source.root / path
-    try:
-        text: str | None = path.read_text("utf-8")
-    except FileNotFoundError:
-        text = None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read the flag file {path} ({exc})") from exc
-    return build_rule(spec, text)
-
-
-def plan_visit(
-    journal: Journal,
-    settings: Facility,
-    source: FolderSource | NodeSource,
-    rule: SelectionRule,
-    progress: Progress,
-    client: NodeClient | None = None,
-) -> tuple[Plan, Capacity | None]:
-    """Plan the visit and, for a folder, assess the terminal's capacity."""
-    if client is not None:
-        return plan_node(journal, client, rule, progress), None
-    if not isinstance(source, FolderSource):
-        raise ValueError("a DICOM node source needs its client")
-    plan = plan_folder(journal, settings.facility_id, source.root, rule, progress)
-    journal.note_largest_study(settings.facility_id, plan.largest_study)
-    configured = (
-        parse_threshold(settings.capacity_threshold) if settings.capacity_threshold else None
-    )
-    capacity = assess(
-        measure_disk(source.root),
-        plan.dicom_bytes,
-        journal.largest_study(settings.facility_id),
-        configured,
-    )
-    return plan, capacity
-
-
-def node_client(source: NodeSource) -> NodeClient:
-    from courier.core.node import NodeClient  # pynetdicom only when a node is visited
-
-    return NodeClient(source)
 
 
 def pull(

@@ -18,8 +18,8 @@ from courier.core.device import UnlockedDevice
 from courier.core.facilities import Facility
 from courier.core.journal import Journal
 from courier.core.plan import Plan
-from courier.core.pull import load_rule, node_client, plan_visit
 from courier.core.source import NodeSource, parse_source
+from courier.core.visitplan import load_rule, node_client, plan_visit
 
 
 @dataclass(frozen=True)
