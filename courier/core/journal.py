@@ -347,15 +347,18 @@ class Journal:
         marks = ", ".join("?" * len(file_keys))  # placeholders only: values are bound
         columns = "file_key, size, mtime_ns, state, reason, study_key, sop_key, rule_digest, header"
         query = f"SELECT {columns} FROM files WHERE facility_id = ? AND file_key IN ({marks})"  # noqa: S608
-        rows = self.conn.execute(query, (facility_id, *file_keys))
-        return {str(row[0]): FileState(*row[1:]) for row in rows}
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples: a walk reads one row per file
+        rows = cursor.execute(query, (facility_id, *file_keys))
+        return {row[0]: FileState._make(row[1:]) for row in rows}
 
     def seal_header(self, facility_id: str, file_key: str, doc: Any) -> bytes:
         """A selected file's header (patient data: kept only sealed with the journal key)."""
         return seal_local(self._key, json.dumps(doc).encode(), _header_aad(facility_id, file_key))
 
     def open_header(self, facility_id: str, file_key: str, blob: bytes) -> Any:
-        return json.loads(open_local(self._key, blob, _header_aad(facility_id, file_key)))
+        text = open_local(self._key, blob, _header_aad(facility_id, file_key)).decode()
+        return json.loads(text)  # from str: json's encoding detection costs more than decode()
 
     def carried_among(self, sop_keys: list[str]) -> set[str]:
         """Those of *sop_keys* carried in any bundle or confirmed stored (one query for a few

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from common.bundle.writer import hash_file
 from common.dicomhdr import HeaderError, InstanceHeader, TagRef, read_header_values
@@ -183,8 +183,13 @@ def plan_folder(
                     pending.append((file, "", Skipped(file.relpath, file.error)))
                     continue
                 decided = _decided_before(known, plan, file, file_key, states.get(file_key))
+                if decided is True:  # accounted for already: nothing to keep in walk order
+                    continue
                 if decided is False:
                     decided = pool.submit(_parse, reader, file.path, tags)
+                elif not pending:  # known without parsing, and nothing before it waits
+                    _decide(known, plan, buffer, first_seen, rule, file, file_key, decided)
+                    continue
                 pending.append((file, file_key, decided))
                 while len(pending) > _LOOKAHEAD or (pending and _ready(pending[0][2])):
                     _decide(known, plan, buffer, first_seen, rule, *pending.popleft())
@@ -194,8 +199,10 @@ def plan_folder(
     return plan
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(NamedTuple):
+    """A file's header and rule values, read or kept (a named tuple: a re-scan makes one per
+    selected file)."""
+
     header: InstanceHeader | None
     extra: dict[str, str]
     reason: str = ""
@@ -238,17 +245,17 @@ class _Known:
             return None
         if fields != _HEADER_FIELDS:  # written by a version with other header fields
             return None
-        header = InstanceHeader(*values)
+        header = self.compact(values)
         keys = (state.sop_key, state.study_key)
         carried = state.sop_key in self.carried
-        return _Parsed(header, dict(extra), selected=True, keys=keys, carried=carried)
+        return _Parsed(header, extra, selected=True, keys=keys, carried=carried)
 
-    def compact(self, header: InstanceHeader) -> InstanceHeader:
-        """The header with its values shared with the plan's other headers: a plan holds
-        every candidate's header until the copy, and all but the SOP Instance UID repeat
-        within a study (a plan of 100,000 instances would otherwise hold 100,000 copies)."""
-        values = self.values
-        return InstanceHeader(*(values.setdefault(v, v) for v in vars(header).values()))
+    def compact(self, values: Sequence[str]) -> InstanceHeader:
+        """The header of *values* (in field order), each shared with the plan's other headers:
+        a plan holds every candidate's header until the copy, and all but the SOP Instance UID
+        repeat within a study (a plan of 100,000 instances would otherwise hold 100,000
+        copies)."""
+        return InstanceHeader(*map(self.values.setdefault, values, values))
 
     def seal(self, file_key: str, header: InstanceHeader, extra: dict[str, str]) -> bytes:
         doc = [_HEADER_FIELDS, list(vars(header).values()), extra]
@@ -263,9 +270,9 @@ def _parse(reader: HeaderReader, path: Path, tags: Sequence[TagRef]) -> _Parsed:
     return _Parsed(header, extra)
 
 
-# What is known of a walked file: its header being read, or known from the journal (selected
-# before), or decided already (True), or to be listed as skipped.
-_Job = Future[_Parsed] | _Parsed | Skipped | bool
+# What is known of a walked file whose decision is taken in walk order: its header being read,
+# or known from the journal (selected before), or to be listed as skipped.
+_Job = Future[_Parsed] | _Parsed | Skipped
 
 
 def _ready(job: _Job) -> bool:
@@ -286,8 +293,6 @@ def _decide(
     that order): *job* is its header being read, or what is known without parsing."""
     if isinstance(job, Skipped):
         plan.skipped.append(job)
-        return
-    if isinstance(job, bool):
         return
     if isinstance(job, Future):
         plan.parsed += 1
@@ -311,7 +316,8 @@ def _decide(
         )
         buffer.put(file_key, state)
         return
-    header = known.compact(header)
+    if not job.selected:  # a kept header was compacted as it was opened
+        header = known.compact(tuple(vars(header).values()))
     candidate = _candidate(known, plan, file, header, file_key, sop_key, study_key, job.carried)
     if candidate is None:
         state = FileState(file.size, file.mtime_ns, CARRIED, None, study_key, sop_key)
@@ -344,9 +350,10 @@ def _chunks(files: Iterator[SourceFile], size: int) -> Iterator[list[SourceFile]
 
 def _decided_before(
     known: _Known, plan: Plan, file: SourceFile, file_key: str, state: FileState | None
-) -> _Job:
+) -> _Job | bool:
     """Account for an unchanged file from its recorded decision (*state*), without opening
-    it: False when it must be parsed, else what is known of it."""
+    it: False when it must be parsed, True when it is accounted for (not selected, or
+    carried), else what is known of it."""
     if state is None or (state.size, state.mtime_ns) != (file.size, file.mtime_ns):
         return False
     if state.state == SKIPPED:

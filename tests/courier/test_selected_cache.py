@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from typing import Any
 
 import pytest
@@ -74,3 +76,29 @@ def test_a_kept_header_that_does_not_open_is_parsed_again(
     second = scan(device, settings(small_terminal.root), NOW)
     assert len(parses) - before == len(first.plan.candidates) > 0
     assert second.to_dict()["studies"] == first.to_dict()["studies"]
+
+
+def test_a_rescan_keeps_walk_order_when_an_earlier_file_is_parsed_again(
+    device: UnlockedDevice,
+    small_terminal: Terminal,
+    parses: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kept headers wait for a file parsed again before them, however long its parse takes:
+    the candidates stay in walk order, and only the touched file is parsed."""
+    first = scan(device, settings(small_terminal.root), NOW)
+    touched = first.plan.candidates[0].file
+    os.utime(touched.path, ns=(touched.mtime_ns + 10**9, touched.mtime_ns + 10**9))
+    counting = plan_module.read_header_values
+
+    def slow(path: Any, tags: Any) -> Any:
+        threading.Event().wait(0.2)  # the kept headers after it are decided meanwhile
+        return counting(path, tags)
+
+    monkeypatch.setattr(plan_module, "read_header_values", slow)
+    before = len(parses)
+    second = scan(device, settings(small_terminal.root), NOW)
+    assert parses[before:] == [str(touched.path)]
+    relpaths = [c.file.relpath for c in second.plan.candidates]
+    assert relpaths == [c.file.relpath for c in first.plan.candidates] == sorted(relpaths)
+    assert len(relpaths) > 1
