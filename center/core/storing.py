@@ -10,9 +10,10 @@ rejected with its reason. What this module changes is the scheduling:
 * two reader threads look each object up in the store and, when it is not there, read its
   ciphertext whole (objects up to :data:`SMALL_OBJECT`; a bigger one is streamed through
   ``store_object`` itself);
-* the calling thread decrypts in memory (pyrage holds the GIL: the serial part); nothing of an
-  object that fails to decrypt reaches the disk;
-* two checker threads hash and header-check each plaintext;
+* :data:`CHECKERS` threads decrypt each object in memory (nothing of an object that fails to
+  decrypt reaches the disk), hash and header-check its plaintext; the decryption
+  (:func:`common.crypto.decrypt_object_bytes`) lets the other threads run meanwhile, so this
+  spreads over the cores;
 * ONE writer thread writes the accepted objects in index order, each to its temporary file,
   starting its write-back at once; their fsyncs run side by side in :data:`FLUSHERS` threads,
   and the writer renames each into place, strictly in index order, once its fsync is done
@@ -23,8 +24,10 @@ rejected with its reason. What this module changes is the scheduling:
   catalog transaction still comes after every object is durable, and a crash before it
   leaves at most unreferenced objects.
 
-Memory held at once is bounded: :data:`READ_AHEAD` bytes of ciphertext, :data:`WRITE_BEHIND`
-bytes of plaintext (plus one object beyond each bound).
+Memory held at once is bounded: :data:`READ_AHEAD` bytes of ciphertext read ahead, and
+:data:`WRITE_BEHIND` bytes of objects being decrypted, checked or written (each counted once,
+though its ciphertext and plaintext are both held while it is decrypted), plus one object
+beyond each bound.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from common.bundle.verify import ALTERED
 from common.bundle.writer import hash_file
 from common.crypto import decrypt_object_bytes
 from common.errors import DecryptError, StorageError
-from common.fsio import finish_new_file, start_new_file
+from common.fsio import finish_new_file, read_file, start_new_file
 from common.heap import reuse_one_heap_for_big_buffers
 from common.progress import Progress
 
@@ -71,6 +74,8 @@ _Outcome = Future[_Done] | _Done
 # An object looked up: (None, None) when the store holds its bytes, else its ciphertext (b""
 # when it is not read here) and why it is damaged on the drive (None when it is not).
 _Read = tuple[bytes | None, str | None]
+# An object decrypted and checked: its plaintext (b"" when rejected) and why it was rejected.
+_Opened = tuple[bytes, str | None]
 
 
 def _problem(reason: str | None) -> _Done:
@@ -98,15 +103,15 @@ class _Writer:
         self.thread = threading.Thread(target=self._run, name="store-write", daemon=True)
         self.thread.start()
 
-    def submit(self, entry: IndexEntry, plain: bytes, checked: Future[str | None]) -> Future[_Done]:
+    def submit(self, entry: IndexEntry, opened: Future[_Opened]) -> Future[_Done]:
         done: Future[_Done] = Future()
-        self.queue.put((entry, plain, checked, done))
+        self.queue.put((entry, opened, done))
         return done
 
     def flush(self) -> None:
         """Wait until every object handed over is fsynced and renamed (raises its error)."""
         barrier: Future[_Done] = Future()
-        self.queue.put((None, b"", None, barrier))
+        self.queue.put((None, None, barrier))
         barrier.result()
 
     def close(self) -> None:
@@ -129,7 +134,7 @@ class _Writer:
                 job = self.queue.get()
             if job is None:
                 return
-            self._guarded(functools.partial(self._handle, *job), job[3])
+            self._guarded(functools.partial(self._handle, *job), job[2])
 
     def _guarded(self, action: Callable[[], None], done: Future[_Done] | None) -> None:
         """Run *action*; whatever it raises goes to the waiting futures, where the importing
@@ -140,11 +145,7 @@ class _Writer:
             self._fail(done, exc)
 
     def _handle(
-        self,
-        entry: IndexEntry | None,
-        plain: bytes,
-        checked: Future[str | None] | None,
-        done: Future[_Done],
+        self, entry: IndexEntry | None, opened: Future[_Opened] | None, done: Future[_Done]
     ) -> None:
         if self.failed is not None:
             done.set_exception(self.failed)
@@ -154,19 +155,17 @@ class _Writer:
                 done.set_result((None, []))
             else:
                 done.set_exception(self.failed)
-        elif checked is not None:
-            self._write(entry, plain, checked, done)
+        elif opened is not None:
+            self._write(entry, opened, done)
 
-    def _write(
-        self, entry: IndexEntry, plain: bytes, checked: Future[str | None], done: Future[_Done]
-    ) -> None:
-        reason = checked.result()
+    def _write(self, entry: IndexEntry, opened: Future[_Opened], done: Future[_Done]) -> None:
+        plain, reason = opened.result()
         if reason is not None:
             done.set_result(_problem(reason))
             return
         tmp = self.archive.paths.tmp / f"{self.prefix}-{next(self.names)}.tmp-partial"
         try:
-            fd = start_new_file(tmp, plain, mode=0o600)
+            fd = start_new_file(tmp, plain, mode=0o444)  # read-only from the start
         except OSError as exc:
             self._fail(done, storage_error(exc, f"object {entry.path}"))
             return
@@ -203,9 +202,9 @@ class _Writer:
 
 # An object written, waiting for its fsync (the future) and then its rename.
 _Lagging = tuple[IndexEntry, Path, Future[None], Future[_Done]]
-# A write handed to the writer thread: (entry, plaintext, its check, its outcome); a barrier
-# has no entry.
-_Job = tuple[IndexEntry | None, bytes, Future[str | None] | None, Future[_Done]]
+# A write handed to the writer thread: (entry, its decryption and checks, its outcome); a
+# barrier has neither.
+_Job = tuple[IndexEntry | None, Future[_Opened] | None, Future[_Done]]
 
 
 class _Pipeline:
@@ -238,7 +237,7 @@ class _Pipeline:
         if entry.size > SMALL_OBJECT:  # streamed later: only its hash now
             data, digest = b"", (hash_file(path)[0] if self.manifest is not None else "")
         else:
-            data = path.read_bytes()
+            data = read_file(path)
             digest = hashlib.sha256(data).hexdigest() if self.manifest is not None else ""
         if self.manifest is not None and digest != self.manifest.get(entry.path):
             return b"", payload_damage(ALTERED)
@@ -264,16 +263,8 @@ class _Pipeline:
         if entry.size > SMALL_OBJECT:  # streamed, durable on return
             self.writer.flush()
             return _problem(store_object(self.archive, self.identity, self.bundle_dir, entry))
-        name = Path(entry.path).name
-        try:
-            plain = decrypt_object_bytes(ciphertext, self.identity, name)
-        except DecryptError as exc:
-            return _problem(f"does not decrypt with the center key ({exc.message})")
-        if len(plain) != entry.size:
-            detail = f"object {entry.path} decrypted to {len(plain)} bytes, index says {entry.size}"
-            return _problem(f"does not decrypt with the center key ({detail})")
-        checked = self.checkers.submit(_check_plain, entry, plain)
-        job = self.writer.submit(entry, plain, checked)
+        opened = self.checkers.submit(_open, entry, ciphertext, self.identity)
+        job = self.writer.submit(entry, opened)
         self.in_flight[entry.sha256] = job
         return job
 
@@ -281,11 +272,20 @@ class _Pipeline:
         return _problem(check_header(self.archive.store.path(entry.sha256), entry))
 
 
-def _check_plain(entry: IndexEntry, plain: bytes) -> str | None:
-    """Why a decrypted object is not what the index promises (None when it is)."""
+def _open(entry: IndexEntry, ciphertext: bytes, identity: str) -> _Opened:
+    """Decrypt an object and check it against the index: its plaintext, and why it is not what
+    the index promises (None when it is; the plaintext is then b"")."""
+    try:
+        plain = decrypt_object_bytes(ciphertext, identity, Path(entry.path).name)
+    except DecryptError as exc:
+        return b"", f"does not decrypt with the center key ({exc.message})"
+    if len(plain) != entry.size:
+        detail = f"object {entry.path} decrypted to {len(plain)} bytes, index says {entry.size}"
+        return b"", f"does not decrypt with the center key ({detail})"
     if hashlib.sha256(plain).hexdigest() != entry.sha256:
-        return "decrypts to other bytes than the index promises (sha256 mismatch)"
-    return check_header(plain, entry)
+        return b"", "decrypts to other bytes than the index promises (sha256 mismatch)"
+    reason = check_header(plain, entry)
+    return (b"", reason) if reason is not None else (plain, None)
 
 
 def store_objects(
@@ -307,6 +307,7 @@ def store_objects(
     read once.
     """
     reuse_one_heap_for_big_buffers()
+
     pipeline = _Pipeline(archive, identity, bundle_dir, manifest)
     results = _Results(pipeline.in_flight)
     failed = True
