@@ -361,8 +361,10 @@ class Preset:
     rules: int
 
 
+@lru_cache(maxsize=32)
 def preset_text(name: str) -> str:
-    """The TOML source of the shipped preset *name*."""
+    """The TOML source of the shipped preset *name* (read once: an import asks for the active
+    rules for every instance)."""
     if not _SLUG.match(name):
         raise ConfigError(f"no retention preset named {name!r}")
     resource = resources.files("common.presets").joinpath(f"{name}.toml")
