@@ -10,18 +10,20 @@ delayed ACK (dcmtk's storescu, which does not set it, stalls about 40 ms per ins
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from pynetdicom import AE, _config
-from pynetdicom.association import Association
-from pynetdicom.transport import AddressInformation, AssociationSocket
+from typing import TYPE_CHECKING
 
 from common.errors import PacsError
+
+if TYPE_CHECKING:  # pynetdicom is imported when a session opens: 70 ms every command would pay
+    from pynetdicom import AE
+    from pynetdicom.association import Association
 
 CALLING_AE_TITLE = "CLINICARCHIVE"
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context ids are odd numbers 1..255
@@ -53,19 +55,25 @@ def parse_address(text: str) -> PacsAddress:
     return PacsAddress(match["aet"].strip(), match["host"].strip("[]"), int(match["port"]))
 
 
-class _NoDelayAE(AE):
-    """An AE whose association sockets send small PDUs at once (TCP_NODELAY)."""
+@functools.cache
+def _no_delay_ae() -> type[AE]:
+    """An AE class whose association sockets send small PDUs at once (TCP_NODELAY)."""
+    from pynetdicom import AE
+    from pynetdicom.transport import AddressInformation, AssociationSocket
 
-    def _create_socket(
-        self,
-        assoc: Association,
-        address: AddressInformation,
-        tls_args: tuple[ssl.SSLContext, str] | None,
-    ) -> AssociationSocket:
-        sock: AssociationSocket = super()._create_socket(assoc, address, tls_args)
-        if sock.socket is not None:
-            sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+    class NoDelayAE(AE):
+        def _create_socket(
+            self,
+            assoc: Association,
+            address: AddressInformation,
+            tls_args: tuple[ssl.SSLContext, str] | None,
+        ) -> AssociationSocket:
+            sock: AssociationSocket = super()._create_socket(assoc, address, tls_args)
+            if sock.socket is not None:
+                sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+
+    return NoDelayAE
 
 
 @dataclass
@@ -107,7 +115,9 @@ def store_session(
             f"association carries ({MAX_CONTEXTS})",
             hint="Export fewer studies at a time.",
         )
-    ae = _NoDelayAE(ae_title=calling_ae_title)
+    from pynetdicom import _config
+
+    ae = _no_delay_ae()(ae_title=calling_ae_title)
     ae.connection_timeout = min(timeout, 15.0)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     for sop_class, syntax in sorted(contexts):
