@@ -76,7 +76,13 @@ def parse_source(
 ) -> FolderSource | NodeSource:
     """A folder path, or ``dicom://AET@host:port``; ConfigError names *field* if malformed."""
     if not text.startswith("dicom:"):
-        return FolderSource(Path(text).expanduser())
+        try:
+            return FolderSource(Path(text).expanduser())
+        except RuntimeError as exc:  # "~name/...": no user of that name on this machine
+            raise ConfigError(
+                f"{field}: {text!r} starts with ~ but no user of that name has a home here",
+                hint="Give the folder's full path.",
+            ) from exc
     match = _NODE.match(text)
     if match is None:
         raise ConfigError(

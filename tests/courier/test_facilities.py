@@ -20,6 +20,7 @@ from courier.core.facilities import (
     remove_facility,
     visit_settings,
 )
+from courier.core.source import parse_source
 
 CLINIC = Facility("clinic-042", "Clinique du Lac", "/mnt/terminal", receipts="/mnt/terminal/r")
 
@@ -111,8 +112,15 @@ def test_any_text_round_trips_through_the_file(
     tmp_path_factory: pytest.TempPathFactory, name: str, source: str
 ) -> None:
     """Names and folder paths with quotes, backslashes or accents survive the TOML file."""
-    source = source if source.strip() and not source.startswith("dicom:") else "/t"
+    source = source if source.strip() and not source.startswith(("dicom:", "~")) else "/t"
     home = tmp_path_factory.mktemp("home")
     facility = Facility("c1", name, source)
     add_facility(home, facility)
     assert load_facilities(home)["c1"] == facility
+
+
+def test_a_home_of_an_unknown_user_is_a_clear_error(tmp_path: Path) -> None:
+    """`~nobody-here/terminal` names the field and asks for a full path (was an internal error)."""
+    with pytest.raises(ConfigError, match=r"--source: .* no user of that name") as caught:
+        parse_source("~no-such-user-here/terminal")
+    assert caught.value.hint == "Give the folder's full path."
