@@ -78,6 +78,22 @@ def test_a_kept_header_that_does_not_open_is_parsed_again(
     assert second.to_dict()["studies"] == first.to_dict()["studies"]
 
 
+def test_a_header_kept_with_another_field_list_is_parsed_again(
+    device: UnlockedDevice,
+    small_terminal: Terminal,
+    parses: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Headers kept by a version that read other fields are not reused: each selected file is
+    parsed again, and the scan says the same as before."""
+    first = scan(device, settings(small_terminal.root), NOW)
+    monkeypatch.setattr(plan_module, "_HEADER_FIELDS", plan_module._HEADER_FIELDS + ",extra")
+    before = len(parses)
+    second = scan(device, settings(small_terminal.root), NOW)
+    assert second.plan.parsed == len(parses) - before == len(first.plan.candidates) > 0
+    assert second.to_dict()["studies"] == first.to_dict()["studies"]
+
+
 def test_a_rescan_keeps_walk_order_when_an_earlier_file_is_parsed_again(
     device: UnlockedDevice,
     small_terminal: Terminal,
