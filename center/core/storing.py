@@ -11,14 +11,14 @@ rejected with its reason. What this module changes is the scheduling:
   ciphertext whole (objects up to :data:`SMALL_OBJECT`; a bigger one is streamed through
   ``store_object`` itself);
 * :data:`CHECKERS` threads decrypt each object in memory (nothing of an object that fails to
-  decrypt reaches the disk), hash and header-check its plaintext; the decryption
-  (:func:`common.crypto.decrypt_object_bytes`) lets the other threads run meanwhile, so this
-  spreads over the cores;
-* ONE writer thread writes the accepted objects in index order, each to its temporary file,
-  starting its write-back at once; their fsyncs run side by side in :data:`FLUSHERS` threads,
-  and the writer renames each into place, strictly in index order, once its fsync is done
-  (at most :data:`LAG` objects behind). Every write and every rename is made by that one
-  thread in order, so the sequence of them is the same from run to run;
+  decrypt reaches the disk), hash and header-check its plaintext, and write an accepted one
+  to its temporary file (checked writes), starting its write-back at once; the decryption
+  (:func:`common.crypto.decrypt_object_bytes`) and the writes let the other threads run
+  meanwhile, so this spreads over the cores;
+* ONE renamer thread takes the objects in index order: their fsyncs run side by side in
+  :data:`FLUSHERS` threads, and it renames each into place, strictly in index order, once its
+  fsync is done (at most :data:`LAG` objects behind). Every rename is made by that one thread
+  in order, so the sequence of renames is the same from run to run;
 * the directories the renames touched are fsynced together, :data:`DIR_BATCH` at a time and
   the rest at the end (DESIGN.md s6: objects first), before this returns: the caller's
   catalog transaction still comes after every object is durable, and a crash before it
@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import os
 import queue
 import secrets
 import threading
@@ -65,7 +66,8 @@ WRITE_BEHIND = 16 << 20  # plaintext decrypted, waiting to be checked and writte
 LAG = 16  # objects written ahead of the one being renamed
 FLUSHERS = 4  # fsyncs waiting for the disk at once
 DIR_BATCH = 1024  # touched directories fsynced together while storing goes on
-READERS = CHECKERS = 2
+READERS = 2
+CHECKERS = 2
 
 # What one object came to: None when stored, else why it was rejected (as the import reports
 # it); and the directories its rename touched.
@@ -74,8 +76,9 @@ _Outcome = Future[_Done] | _Done
 # An object looked up: (None, None) when the store holds its bytes, else its ciphertext (b""
 # when it is not read here) and why it is damaged on the drive (None when it is not).
 _Read = tuple[bytes | None, str | None]
-# An object decrypted and checked: its plaintext (b"" when rejected) and why it was rejected.
-_Opened = tuple[bytes, str | None]
+# An object decrypted, checked and written to its temporary file: (that file, its open
+# descriptor), or None and why it was rejected.
+_Opened = tuple[tuple[Path, int] | None, str | None]
 
 
 def _problem(reason: str | None) -> _Done:
@@ -85,7 +88,7 @@ def _problem(reason: str | None) -> _Done:
 class _Writer:
     """The one thread writing objects into the store, in the order they are handed to it.
 
-    Each object is written to its temporary file and its write-back started; its fsync then
+    Each object comes written to its temporary file, its write-back started; its fsync then
     runs in one of :data:`FLUSHERS` threads (concurrent fsyncs share the file system's journal
     commits), and this thread renames the objects into place strictly in order, each once its
     fsync is done, at most :data:`LAG` objects behind the writing. When its queue runs dry it
@@ -102,6 +105,11 @@ class _Writer:
         self.prefix = secrets.token_hex(4)
         self.thread = threading.Thread(target=self._run, name="store-write", daemon=True)
         self.thread.start()
+
+    def temp_name(self) -> Path:
+        """A new temporary file's name in the archive's ``tmp/`` (any thread may ask)."""
+        folder: Path = self.archive.paths.tmp
+        return folder / f"{self.prefix}-{next(self.names)}.tmp-partial"
 
     def submit(self, entry: IndexEntry, opened: Future[_Opened]) -> Future[_Done]:
         done: Future[_Done] = Future()
@@ -148,6 +156,7 @@ class _Writer:
         self, entry: IndexEntry | None, opened: Future[_Opened] | None, done: Future[_Done]
     ) -> None:
         if self.failed is not None:
+            _discard(opened)
             done.set_exception(self.failed)
         elif entry is None:  # a barrier
             self._drain(0)
@@ -159,16 +168,11 @@ class _Writer:
             self._write(entry, opened, done)
 
     def _write(self, entry: IndexEntry, opened: Future[_Opened], done: Future[_Done]) -> None:
-        plain, reason = opened.result()
-        if reason is not None:
+        written, reason = opened.result()  # raises the StorageError of a failed write
+        if written is None:
             done.set_result(_problem(reason))
             return
-        tmp = self.archive.paths.tmp / f"{self.prefix}-{next(self.names)}.tmp-partial"
-        try:
-            fd = start_new_file(tmp, plain, mode=0o444)  # read-only from the start
-        except OSError as exc:
-            self._fail(done, storage_error(exc, f"object {entry.path}"))
-            return
+        tmp, fd = written
         synced = self.flushers.submit(finish_new_file, tmp, fd)
         self.lagging.append((entry, tmp, synced, done))
         self._drain(LAG)
@@ -198,6 +202,17 @@ class _Writer:
         for waiting in [done, *(item[3] for item in self.lagging)]:
             if waiting is not None and not waiting.done():
                 waiting.set_exception(exc)
+
+
+def _discard(opened: Future[_Opened] | None) -> None:
+    """Remove the temporary file of an object written after the import failed."""
+    if opened is None or opened.cancelled() or opened.exception() is not None:
+        return
+    written, _reason = opened.result()
+    if written is not None:
+        tmp, fd = written
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
 
 
 # An object written, waiting for its fsync (the future) and then its rename.
@@ -263,7 +278,7 @@ class _Pipeline:
         if entry.size > SMALL_OBJECT:  # streamed, durable on return
             self.writer.flush()
             return _problem(store_object(self.archive, self.identity, self.bundle_dir, entry))
-        opened = self.checkers.submit(_open, entry, ciphertext, self.identity)
+        opened = self.checkers.submit(self._open, entry, ciphertext)
         job = self.writer.submit(entry, opened)
         self.in_flight[entry.sha256] = job
         return job
@@ -271,21 +286,32 @@ class _Pipeline:
     def _check_stored(self, entry: IndexEntry) -> _Done:
         return _problem(check_header(self.archive.store.path(entry.sha256), entry))
 
+    def _open(self, entry: IndexEntry, ciphertext: bytes) -> _Opened:
+        """Decrypt an object, check it against the index and, when it is what the index
+        promises, write it to a new temporary file (not fsynced yet): that file and its open
+        descriptor, or why the object was rejected. StorageError if the write failed."""
+        try:
+            plain = decrypt_object_bytes(ciphertext, self.identity, Path(entry.path).name)
+        except DecryptError as exc:
+            return None, f"does not decrypt with the center key ({exc.message})"
+        reason = _rejected(entry, plain)
+        if reason is not None:
+            return None, reason
+        tmp = self.writer.temp_name()
+        try:
+            return (tmp, start_new_file(tmp, plain, mode=0o444)), None  # read-only from the start
+        except OSError as exc:
+            raise storage_error(exc, f"object {entry.path}") from exc
 
-def _open(entry: IndexEntry, ciphertext: bytes, identity: str) -> _Opened:
-    """Decrypt an object and check it against the index: its plaintext, and why it is not what
-    the index promises (None when it is; the plaintext is then b"")."""
-    try:
-        plain = decrypt_object_bytes(ciphertext, identity, Path(entry.path).name)
-    except DecryptError as exc:
-        return b"", f"does not decrypt with the center key ({exc.message})"
+
+def _rejected(entry: IndexEntry, plain: bytes) -> str | None:
+    """Why a decrypted object is not what the index promises (None when it is)."""
     if len(plain) != entry.size:
         detail = f"object {entry.path} decrypted to {len(plain)} bytes, index says {entry.size}"
-        return b"", f"does not decrypt with the center key ({detail})"
+        return f"does not decrypt with the center key ({detail})"
     if hashlib.sha256(plain).hexdigest() != entry.sha256:
-        return b"", "decrypts to other bytes than the index promises (sha256 mismatch)"
-    reason = check_header(plain, entry)
-    return (b"", reason) if reason is not None else (plain, None)
+        return "decrypts to other bytes than the index promises (sha256 mismatch)"
+    return check_header(plain, entry)
 
 
 def store_objects(
