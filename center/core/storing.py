@@ -85,13 +85,13 @@ def _problem(reason: str | None) -> _Done:
     return (None if reason is None else f"object {reason}"), []
 
 
-class _Writer:
-    """The one thread writing objects into the store, in the order they are handed to it.
+class _Renamer:
+    """The one thread putting objects into the store, in the order they are handed to it.
 
     Each object comes written to its temporary file, its write-back started; its fsync then
     runs in one of :data:`FLUSHERS` threads (concurrent fsyncs share the file system's journal
     commits), and this thread renames the objects into place strictly in order, each once its
-    fsync is done, at most :data:`LAG` objects behind the writing. When its queue runs dry it
+    fsync is done, at most :data:`LAG` objects behind the newest. When its queue runs dry it
     finishes every waiting object (so nothing waits on an object nobody follows).
     """
 
@@ -103,7 +103,7 @@ class _Writer:
         self.failed: BaseException | None = None
         self.names = itertools.count()
         self.prefix = secrets.token_hex(4)
-        self.thread = threading.Thread(target=self._run, name="store-write", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="store-rename", daemon=True)
         self.thread.start()
 
     def temp_name(self) -> Path:
@@ -131,7 +131,7 @@ class _Writer:
             if synced.exception() is None:
                 tmp.unlink(missing_ok=True)  # fsynced and closed, never renamed
             if not done.done():
-                done.set_exception(self.failed or RuntimeError("the writer stopped"))
+                done.set_exception(self.failed or RuntimeError("the renamer stopped"))
 
     def _run(self) -> None:
         while True:
@@ -146,7 +146,7 @@ class _Writer:
 
     def _guarded(self, action: Callable[[], None], done: Future[_Done] | None) -> None:
         """Run *action*; whatever it raises goes to the waiting futures, where the importing
-        thread re-raises it (a writer thread dying silently would leave it waiting forever)."""
+        thread re-raises it (a renamer thread dying silently would leave it waiting forever)."""
         try:
             action()
         except BaseException as exc:  # noqa: BLE001 - handed over and re-raised, not swallowed
@@ -217,7 +217,7 @@ def _discard(opened: Future[_Opened] | None) -> None:
 
 # An object written, waiting for its fsync (the future) and then its rename.
 _Lagging = tuple[IndexEntry, Path, Future[None], Future[_Done]]
-# A write handed to the writer thread: (entry, its decryption and checks, its outcome); a
+# An object handed to the renamer thread: (entry, its decryption and checks, its outcome); a
 # barrier has neither.
 _Job = tuple[IndexEntry | None, Future[_Opened] | None, Future[_Done]]
 
@@ -230,13 +230,13 @@ class _Pipeline:
         self.manifest = manifest
         self.readers = ThreadPoolExecutor(READERS, "store-read")
         self.checkers = ThreadPoolExecutor(CHECKERS, "store-check")
-        self.writer = _Writer(archive)
+        self.renamer = _Renamer(archive)
         self.in_flight: dict[str, Future[_Done]] = {}  # sha256 -> its write (same bytes twice)
 
     def close(self, *, failed: bool) -> None:
         for pool in (self.readers, self.checkers):
             pool.shutdown(wait=True, cancel_futures=failed)
-        self.writer.close()
+        self.renamer.close()
 
     def read(self, entry: IndexEntry, damaged: str | None) -> Future[_Read]:
         """Start looking *entry* up in the store and, when it is not there and undamaged,
@@ -268,7 +268,7 @@ class _Pipeline:
             return _problem(f"does not decrypt with the center key ({detail})")
         earlier = self.in_flight.get(entry.sha256)
         if earlier is not None:  # the same bytes again: once written, the store holds them
-            self.writer.flush()
+            self.renamer.flush()
             earlier.result()
             ciphertext = None if self.archive.store.exists(entry.sha256) else ciphertext
         if ciphertext is None:
@@ -276,10 +276,10 @@ class _Pipeline:
         if damaged is not None:  # and the archive does not hold these bytes already
             return damaged, []
         if entry.size > SMALL_OBJECT:  # streamed, durable on return
-            self.writer.flush()
+            self.renamer.flush()
             return _problem(store_object(self.archive, self.identity, self.bundle_dir, entry))
         opened = self.checkers.submit(self._open, entry, ciphertext)
-        job = self.writer.submit(entry, opened)
+        job = self.renamer.submit(entry, opened)
         self.in_flight[entry.sha256] = job
         return job
 
@@ -297,7 +297,7 @@ class _Pipeline:
         reason = _rejected(entry, plain)
         if reason is not None:
             return None, reason
-        tmp = self.writer.temp_name()
+        tmp = self.renamer.temp_name()
         try:
             return (tmp, start_new_file(tmp, plain, mode=0o444)), None  # read-only from the start
         except OSError as exc:
@@ -355,7 +355,7 @@ def store_objects(
             if len(results.touched) >= DIR_BATCH:
                 archive.store.sync_dirs(results.touched)
                 results.touched.clear()
-        pipeline.writer.flush()
+        pipeline.renamer.flush()
         results.settle(wait=True, all_of_them=True)
         archive.store.sync_dirs(results.touched)
         failed = False
