@@ -255,7 +255,7 @@ class _Intake:
             )
         self.progress.phase("verify", info.object_count)
         full = screen(
-            verify_bundle(  # payload hashes are checked while storing (one read of the drive)
+            verify_bundle(  # objects are checked while storing (one read of the drive)
                 bundle_dir,
                 hash_payload=False,
                 on_object=lambda n: self.progress.advance(1, nbytes=n),

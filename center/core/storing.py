@@ -77,7 +77,7 @@ _Outcome = Future[_Done] | _Done
 # when it is not read here) and why it is damaged on the drive (None when it is not).
 _Read = tuple[bytes | None, str | None]
 # An object decrypted, checked and written to its temporary file: (that file, its open
-# descriptor), or None and why it was rejected.
+# descriptor), or None and why it was rejected (as the import reports it).
 _Opened = tuple[tuple[Path, int] | None, str | None]
 
 
@@ -170,7 +170,7 @@ class _Renamer:
     def _write(self, entry: IndexEntry, opened: Future[_Opened], done: Future[_Done]) -> None:
         written, reason = opened.result()  # raises the StorageError of a failed write
         if written is None:
-            done.set_result(_problem(reason))
+            done.set_result((reason, []))
             return
         tmp, fd = written
         synced = self.flushers.submit(finish_new_file, tmp, fd)
@@ -240,7 +240,8 @@ class _Pipeline:
 
     def read(self, entry: IndexEntry, damaged: str | None) -> Future[_Read]:
         """Start looking *entry* up in the store and, when it is not there and undamaged,
-        reading its ciphertext and checking it against the signed manifest."""
+        reading its ciphertext (an object streamed later is only checked against the signed
+        manifest)."""
         return self.readers.submit(self._read, entry, damaged)
 
     def _read(self, entry: IndexEntry, damaged: str | None) -> _Read:
@@ -249,14 +250,11 @@ class _Pipeline:
         if damaged is not None:
             return b"", damaged
         path = self.bundle_dir / entry.path
-        if entry.size > SMALL_OBJECT:  # streamed later: only its hash now
-            data, digest = b"", (hash_file(path)[0] if self.manifest is not None else "")
-        else:
-            data = read_file(path)
-            digest = hashlib.sha256(data).hexdigest() if self.manifest is not None else ""
-        if self.manifest is not None and digest != self.manifest.get(entry.path):
+        if entry.size <= SMALL_OBJECT:  # checked against the manifest if it is refused
+            return read_file(path), None
+        if self.manifest is not None and hash_file(path)[0] != self.manifest.get(entry.path):
             return b"", payload_damage(ALTERED)
-        return data, None
+        return b"", None  # streamed later
 
     def store(self, entry: IndexEntry, looked_up: Future[_Read]) -> _Outcome:
         """Start storing *entry*: its outcome, or the future of it."""
@@ -293,15 +291,30 @@ class _Pipeline:
         try:
             plain = decrypt_object_bytes(ciphertext, self.identity, Path(entry.path).name)
         except DecryptError as exc:
-            return None, f"does not decrypt with the center key ({exc.message})"
+            failed = f"does not decrypt with the center key ({exc.message})"
+            return None, self._blame(entry, ciphertext, failed)
         reason = _rejected(entry, plain)
         if reason is not None:
-            return None, reason
+            return None, self._blame(entry, ciphertext, reason)
         tmp = self.renamer.temp_name()
         try:
             return (tmp, start_new_file(tmp, plain, mode=0o444)), None  # read-only from the start
         except OSError as exc:
             raise storage_error(exc, f"object {entry.path}") from exc
+
+    def _blame(self, entry: IndexEntry, ciphertext: bytes, reason: str) -> str:
+        """Why an object is refused, as the import reports it: altered on the drive when its
+        ciphertext is not the one the signed manifest lists, else *reason*.
+
+        An accepted object's ciphertext is not hashed: it decrypted (age authenticates every
+        chunk and the header) to the plaintext whose sha256 the signed index gives, which is
+        the end-to-end check; the drive's damage is told apart only for a refused one.
+        """
+        if self.manifest is None:
+            return f"object {reason}"
+        listed = self.manifest.get(entry.path)
+        altered = hashlib.sha256(ciphertext).hexdigest() != listed
+        return payload_damage(ALTERED) if altered else f"object {reason}"
 
 
 def _rejected(entry: IndexEntry, plain: bytes) -> str | None:
@@ -328,9 +341,11 @@ def store_objects(
     stored, and the objects rejected with their reasons (in index order).
 
     *damaged* holds what the keyless verification found (object path -> reason). With
-    *manifest* (object path -> ciphertext sha256), each object read is also checked against
-    it here: the verification then needs to check only presence and sizes, and the drive is
-    read once.
+    *manifest* (object path -> ciphertext sha256), an object refused is checked against it
+    here, so that damage on the drive is named as such (``altered``); the verification then
+    needs to check only presence and sizes, and the drive is read once. An object stored is
+    not hashed twice: it decrypted, age authenticating its every chunk, to the plaintext the
+    signed index promises (see :meth:`_Pipeline._blame`).
     """
     reuse_one_heap_for_big_buffers()
 

@@ -15,6 +15,7 @@ from center.core import storing
 from center.core.archive import Archive, CenterKeys
 from center.core.importreport import IMPORTED
 from common.bundle import format as fmt
+from common.crypto import encrypt_bytes
 from common.errors import ArchiveFull
 from tests.center.intake.conftest import OBJECTS, World, count, run_import, sha256_of
 from tests.center.intake.kit import init_drive, write_bundle
@@ -115,4 +116,27 @@ def test_an_object_cut_short_on_the_drive_is_named_truncated(
     path.write_bytes(data[:100])
     run_import(archive, keys, world.drive)
     reason = f"truncated on the drive (100 of {len(data)} bytes)"
+    assert _not_stored(archive) == [{"item": fmt.object_relpath(2), "reason": reason}]
+
+
+def test_an_object_replaced_by_another_valid_one_is_named_altered(
+    world: World, archive: Archive, keys: CenterKeys
+) -> None:
+    """An object replaced on the drive by another age file of the same size, encrypted to the
+    same recipients (it decrypts, to other bytes): an object stored is not hashed against the
+    manifest, so a refused one is checked against it then, and named as the drive's damage
+    rather than as a bad object."""
+    path = world.bundle / fmt.object_relpath(2)
+    size = path.stat().st_size
+    other = world.files[0].read_bytes()
+    forged = b""
+    for _ in range(5000):  # age's random "grease" stanza varies the header's length
+        forged = encrypt_bytes(other, world.recipients)
+        if len(forged) == size:
+            break
+    assert len(forged) == size
+    path.write_bytes(forged)
+    report = run_import(archive, keys, world.drive)
+    assert [(o.stored, o.quarantined) for o in report.outcomes] == [(OBJECTS - 1, 1)]
+    reason = "altered on the drive: its ciphertext differs from the signed manifest"
     assert _not_stored(archive) == [{"item": fmt.object_relpath(2), "reason": reason}]
