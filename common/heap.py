@@ -23,9 +23,12 @@ docs/performance.md. Elsewhere than glibc this does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
+import gc
+from collections.abc import Iterator
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -54,3 +57,25 @@ def reuse_one_heap_for_big_buffers() -> bool:
             (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD),
         )
     )
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a burst of allocations that makes no
+    reference cycles, then back as it was.
+
+    Planning a visit allocates some ten objects per terminal file (the walk's tuples, the
+    recorded decisions, headers, candidates) and keeps many of them: the collector, run every
+    700 allocations, traverses the growing plan and everything the imports made, again and
+    again (30 ms of the 350 ms a re-scan of 20,000 files spends planning, measured with
+    gc.callbacks). Only the pydicom path of header reading leaves cycles behind (about two
+    small objects a file): they are freed when the collector runs again, at the end.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -22,6 +22,7 @@ from typing import NamedTuple, Protocol
 from common.bundle.writer import hash_file
 from common.dicomhdr import HeaderError, InstanceHeader, TagRef, read_header_values
 from common.errors import KeyFileError
+from common.heap import collector_paused
 from common.progress import NoProgress, Progress
 from courier.core.journal import CARRIED, NOT_SELECTED, SELECTED, SKIPPED, FileState, Journal
 from courier.core.selection import SelectionRule, header_values
@@ -171,7 +172,7 @@ def plan_folder(
     known = _Known(journal, facility_id, digest)
     progress.phase("scan", None)
     pending: deque[tuple[SourceFile, str, _Job]] = deque()
-    with ThreadPoolExecutor(_READERS, "scan-read") as pool:
+    with collector_paused(), ThreadPoolExecutor(_READERS, "scan-read") as pool:
         for chunk in _chunks(walk_folder(root), _CHUNK):
             keys = [journal.file_key(facility_id, file.relpath) for file in chunk]
             states = journal.file_states(facility_id, keys)
