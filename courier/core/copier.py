@@ -4,8 +4,9 @@ Per object the order that makes a crash harmless is kept (DESIGN.md s6): the cip
 written to a temporary file, checked and fsynced, renamed into place, its directory fsynced,
 and only then is its journal row written. What runs side by side is the work around that:
 
-* two reader threads read each source file whole (files up to :data:`SMALL_FILE`) and hash it;
-* the calling thread encrypts it in memory (pyrage holds the GIL: this is the serial part);
+* two reader threads read each source file whole (files up to :data:`SMALL_FILE`), hash it
+  and encrypt it in memory (:func:`common.crypto.encrypt_object_bytes`, which lets the other
+  threads run meanwhile, so this spreads over both cores);
 * ONE writer thread writes each ciphertext to its temporary file (checked writes, hashed)
   and starts its write-back; the fsyncs then wait for the device side by side (the device
   serves several requests in flight better than one at a time), each followed by the rename;
@@ -31,7 +32,7 @@ from typing import Any, BinaryIO, cast
 
 from common.bundle import format as fmt
 from common.bundle.writer import BundleWriter
-from common.crypto import ObjectDigest, encrypt_bytes
+from common.crypto import ObjectDigest, encrypt_object_bytes
 from common.dicomhdr import InstanceHeader
 from common.errors import ArchiveError, DriveError, DriveFull
 from common.fsio import RecordingReader
@@ -41,7 +42,7 @@ from courier.core.journal import Journal, NewObject
 from courier.core.plan import Candidate, Plan, Skipped
 
 SMALL_FILE = 32 << 20  # encrypted whole in memory up to this size, streamed beyond
-IN_FLIGHT = 16 << 20  # plaintext read ahead plus ciphertext waiting for the writer
+IN_FLIGHT = 16 << 20  # objects read and encrypted ahead, plus ciphertext waiting for the writer
 BATCH = 64  # objects per directory-fsync and journal transaction
 FLUSHERS = 3  # fsyncs waiting for the device at once
 VERIFIERS = 2  # objects re-read from the device at once
@@ -57,10 +58,11 @@ class CopyResult:
 
 @dataclass
 class _Read:
-    """A source file read whole and hashed (or why it could not be)."""
+    """A source file read whole, hashed and encrypted (or why it could not be)."""
 
-    data: bytes | None = None
+    ciphertext: bytes | None = None
     sha256: str = ""
+    size: int = 0
     skipped: str = ""
 
 
@@ -108,7 +110,7 @@ def index_entry(
     }
 
 
-def _read(cand: Candidate) -> _Read:
+def _read(cand: Candidate, recipients: list[str]) -> _Read:
     size = cand.file.size
     if size > SMALL_FILE:
         return _Read()
@@ -119,7 +121,8 @@ def _read(cand: Candidate) -> _Read:
         return _Read(skipped=f"unreadable at copy time ({exc.strerror or 'read error'})")
     if len(data) != size:
         return _Read(skipped="changed while being copied: taken at the next visit")
-    return _Read(data, hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    return _Read(encrypt_object_bytes(data, recipients), digest, size)
 
 
 class _Pipeline:
@@ -155,7 +158,7 @@ class _Pipeline:
         todo = iter(candidates)
         while True:
             while ahead < IN_FLIGHT and (cand := next(todo, None)) is not None:
-                reads.append((cand, self.readers.submit(_read, cand)))
+                reads.append((cand, self.readers.submit(_read, cand, self.recipients)))
                 ahead += min(cand.file.size, SMALL_FILE)
             if not reads:
                 break
@@ -164,11 +167,11 @@ class _Pipeline:
             ahead -= min(cand.file.size, SMALL_FILE)
             if read.skipped:
                 self.result.skipped.append(Skipped(cand.file.relpath, read.skipped))
-            elif read.data is None:
+            elif read.ciphertext is None:
                 if self._stream(seq, cand):
                     seq += 1
             else:
-                self._encrypt(seq, cand, read)
+                self._write(seq, cand, read)
                 seq += 1
             self.progress.advance(1, nbytes=cand.file.size)
             self._record_ready(wait=False)
@@ -176,15 +179,14 @@ class _Pipeline:
         self._record_ready(wait=True)
         self.verifier.shutdown(wait=True)  # every read-back done: result.verified is whole
 
-    def _encrypt(self, seq: int, cand: Candidate, read: _Read) -> None:
-        data = cast(bytes, read.data)
-        ciphertext = encrypt_bytes(data, self.recipients)
+    def _write(self, seq: int, cand: Candidate, read: _Read) -> None:
+        ciphertext = cast(bytes, read.ciphertext)
         if self.waiting_bytes > IN_FLIGHT:  # the writer is behind: let it catch up
             self._end_batch()
             self._record_ready(wait=True, only_one=True)
         write = self.write_thread.submit(self._stage, seq, ciphertext)
         self.waiting_bytes += len(ciphertext)
-        self.batch.append(_Written(seq, cand, (read.sha256, len(data)), write, len(ciphertext)))
+        self.batch.append(_Written(seq, cand, (read.sha256, read.size), write, len(ciphertext)))
         if len(self.batch) >= BATCH:
             self._end_batch()
 

@@ -1,8 +1,10 @@
-"""The center's in-memory age v1 reader (``crypto.decrypt_object_bytes``) against pyrage and
-the stock ``age`` CLI: the same plaintext for every valid file, a refusal for every damaged one.
+"""The in-memory age v1 reader and writer (``crypto.decrypt_object_bytes``,
+``crypto.encrypt_object_bytes``) against pyrage and the stock ``age`` CLI: the same plaintext
+for every valid file, a refusal for every damaged one, and files both of them read.
 
-The import decrypts every object with it (it is six times faster than pyrage and lets other
-threads run), so it must never accept what age refuses, nor refuse what age writes.
+The import decrypts every object with the reader and the pull encrypts every object with the
+writer (both several times faster than pyrage, and they let other threads run), so the reader
+must never accept what age refuses, nor refuse what age writes, and age must read the writer's.
 """
 
 from __future__ import annotations
@@ -143,3 +145,34 @@ def test_a_low_order_share_is_refused(keys: list[crypto.AgeKeyPair]) -> None:
     with pytest.raises(DecryptError, match="low order"):
         crypto.decrypt_object_bytes(forged, keys[0].identity, "o")
     assert _pyrage_decrypt(forged, keys[0].identity) is None
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_what_it_writes_pyrage_and_the_stock_age_cli_read(
+    keys: list[crypto.AgeKeyPair], size: int, tmp_path: Path
+) -> None:
+    """Every recipient reads the plaintext back with pyrage, with Debian's `age` (Go) and with
+    the reader above, across chunk boundaries (an empty file is one empty last chunk)."""
+    age = require_tool("age")
+    data = os.urandom(size)
+    blob = crypto.encrypt_object_bytes(data, [keys[0].recipient, keys[1].recipient])
+    for pair in keys[:2]:
+        assert _pyrage_decrypt(blob, pair.identity) == data
+        assert crypto.decrypt_object_bytes(blob, pair.identity, "o") == data
+    (tmp_path / "identity").write_text(keys[1].identity + "\n")
+    (tmp_path / "o.age").write_bytes(blob)
+    argv = [age, "-d", "-i", str(tmp_path / "identity"), str(tmp_path / "o.age")]
+    assert subprocess.run(argv, check=True, capture_output=True).stdout == data
+    assert _pyrage_decrypt(blob, keys[2].identity) is None
+
+
+def test_every_file_gets_its_own_keys_and_nonce(keys: list[crypto.AgeKeyPair]) -> None:
+    """The same plaintext twice: other ephemeral shares, wrapped keys, MAC, nonce and chunks
+    (a fresh file key and ephemeral key per file, as age requires), each line as age writes it."""
+    one, two = (crypto.encrypt_object_bytes(b"x" * 100, [keys[0].recipient]) for _ in range(2))
+    lines_one, lines_two = one.split(b"\n", 4), two.split(b"\n", 4)
+    assert lines_one[0] == lines_two[0] == b"age-encryption.org/v1"
+    assert lines_one[1].startswith(b"-> X25519 ") and len(lines_one[1]) == len(b"-> X25519 ") + 43
+    assert len(lines_one[2]) == 43 and lines_one[3].startswith(b"--- ")
+    for a, b in zip(lines_one[1:], lines_two[1:], strict=True):
+        assert a != b
