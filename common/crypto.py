@@ -3,9 +3,12 @@
 Only this module imports ``pyrage`` or ``cryptography.hazmat``. Functions take bytes, paths and
 key strings; they never see CLI objects.
 
-* Objects are age v1 files (X25519 recipients, STREAM payload) written by pyrage, which the stock
-  ``age`` CLI decrypts. pyrage swallows a write error raised at its final flush (a full disk can
-  leave a truncated file while the call returns), so every encryption goes through
+* Objects are age v1 files (X25519 recipients, STREAM payload), which the stock ``age`` CLI
+  decrypts. Objects up to 32 MiB are encrypted and decrypted whole in memory by this module's
+  own writer and reader of the format (:func:`encrypt_object_bytes`,
+  :func:`decrypt_object_bytes`: faster than pyrage, and they let other threads run); the rest
+  goes through pyrage. pyrage swallows a write error raised at its final flush (a full disk can
+  leave a truncated file while the call returns), so every streamed encryption goes through
   :class:`GuardedWriter`, which records errors and short writes and hashes what really reached
   the file; the caller's result is checked after the call, then fsynced.
 * ``pyrage.decrypt_io`` on damaged input raises after writing most of the plaintext: callers
