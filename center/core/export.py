@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from center.core import audit
+from center.core.exportcopy import SetMember, copy_verified, remove_tree
 from center.core.exportindex import ExportedStudy, summarize, write_index
-from center.core.fileset import SetMember, copy_verified, remove_tree, write_fileset
 from center.core.pacs import PacsAddress, parse_address, store_session
 from center.core.search import StudyQuery, matching_study_pks
 from center.core.studyref import patient_label, study_label
@@ -333,6 +333,8 @@ def _to_folder(
     try:
         work.mkdir(mode=0o700)
         progress.phase("verify and copy", len(items), unit="instances")
+        from center.core.fileset import write_fileset  # pydicom: only when a set is written
+
         paths = write_fileset(
             work,
             [i.member for i in items],

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from center.core.fileset import SetMember
+    from center.core.exportcopy import SetMember
 
 
 class _Item(Protocol):
