@@ -246,13 +246,14 @@ def decrypt_object_bytes(data: bytes, identity: str, name: str) -> bytes:
         raise DecryptError(f"object {name} failed to decrypt: {exc}") from exc
 
 
-# -- age v1, read in memory ------------------------------------------------------------------
+# -- age v1 in memory: the objects' writer and reader ----------------------------------------
 #
 # The age v1 format (https://age-encryption.org/v1, C2SP): a text header (version line, one
 # stanza per recipient, "--- " and an HMAC-SHA256 of the header), then a 16-byte nonce and the
 # STREAM payload: 64 KiB chunks sealed with ChaCha20-Poly1305 under a key derived from the file
 # key and that nonce, the nonce of chunk i being i (11 bytes, big endian) and a last-chunk flag.
-# Only X25519 recipients are read (ours); anything malformed is refused, as age and rage do.
+# Only X25519 recipients are written and read (ours); anything malformed is refused, as age and
+# rage do.
 
 _AGE_VERSION_LINE = b"age-encryption.org/v1\n"
 _AGE_X25519_INFO = b"age-encryption.org/v1/X25519"
