@@ -27,7 +27,7 @@ from bench.pull import bench_pull
 from bench.report import MemoryRow, Row, render, render_memory
 from bench.scan import bench_scan
 from bench.search import bench_search
-from bench.setup import prepare_workspace, sized_terminal, small_terminal
+from bench.setup import byte_compile_project, prepare_workspace, sized_terminal, small_terminal
 
 BENCHES = ("limits", "pull", "scan", "import", "search", "memory")
 
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown measurement(s): {', '.join(sorted(unknown))}")
     workdir = args.workdir.resolve()
     print(machine())
+    byte_compile_project()
     ws = prepare_workspace(workdir / "ws")
     pixel = parse_size(args.pixel_bytes)
     term = sized_terminal(workdir, parse_size(args.size), pixel, f"terminal-{args.size}")

@@ -16,14 +16,12 @@ re-scan of the unchanged terminal against a bare directory walk with stat.
 
 Every other run starts from a cold page cache.
 
-The project's modules are byte-compiled first, as an installation compiles them (pip does, at
-install): in a workspace where PYTHONDONTWRITEBYTECODE is set, every run would otherwise compile
-the courier's modules again, about 40 ms of start-up that no field laptop pays.
+The project's modules are byte-compiled before anything is measured (bench/setup.py,
+``byte_compile_project``).
 """
 
 from __future__ import annotations
 
-import compileall
 import shutil
 from pathlib import Path
 
@@ -40,15 +38,7 @@ def _count(term: Path) -> int:
     return sum(1 for p in term.rglob("*") if p.is_file())
 
 
-def _byte_compile() -> None:
-    """Compile the packages a courier command imports, as an installation would."""
-    project = Path(__file__).resolve().parent.parent
-    for package in ("common", "courier"):
-        compileall.compile_dir(project / package, quiet=1)
-
-
 def bench_scan(ws: Workspace, term: Path, repeat: int) -> list[Row]:
-    _byte_compile()
     files = _count(term)
     print(f"  terminal: {files} files")
     first = measure(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -51,6 +52,16 @@ class Workspace:
             NO_COLOR="1",
         )
         return env
+
+
+def byte_compile_project() -> None:
+    """Compile the project's packages as an installation does (pip compiles at install): in a
+    workspace where PYTHONDONTWRITEBYTECODE is set, every measured command would otherwise
+    compile our modules again, some 40 ms of start-up that no installed courier or center
+    pays."""
+    project = Path(__file__).resolve().parent.parent
+    for package in ("common", "courier", "center"):
+        compileall.compile_dir(project / package, quiet=1)
 
 
 def terminal(root: Path, name: str, spec: TerminalSpec) -> Path:
