@@ -7,7 +7,7 @@ inherits its parent's resident-set high-water mark. Baselines run on the
 same files in the same session; ratios are computed against them, never against constants.
 
 ``ru_maxrss`` of ``wait4`` is the largest single process of the child's tree, not their sum; a
-command with worker processes is therefore also sampled (every 20 ms, /proc) for the summed RSS
+command with worker processes is therefore also sampled (every 250 ms, /proc) for the summed RSS
 of its whole process tree (proportional set size, so shared pages count once), reported as
 ``tree RSS``.
 """
@@ -90,9 +90,17 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
+TREE_SAMPLE_SECONDS = 0.25
+
+
 class _TreeSampler(threading.Thread):
     """Samples the summed PSS of a process tree until stopped (or until the process is gone:
-    on a busy machine its PID may be reused within milliseconds)."""
+    on a busy machine its PID may be reused within milliseconds).
+
+    Every :data:`TREE_SAMPLE_SECONDS`: each sample reads /proc files of every thread of the
+    measured process, which then waits on its memory map's lock; sampled every 20 ms, a
+    1.29 GB import of twenty threads took 4.27 s instead of 3.70 s (Orthanc's load 5.40 s
+    instead of 5.31 s). The command's own peak RSS (``wait4``) is exact whatever the rate."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -102,7 +110,7 @@ class _TreeSampler(threading.Thread):
 
     def run(self) -> None:
         born = _start_time(self.pid)
-        while not self._stop_event.wait(0.02):
+        while not self._stop_event.wait(TREE_SAMPLE_SECONDS):
             sample = _tree_rss_kib(self.pid)
             if born is None or _start_time(self.pid) != born:  # gone, maybe while sampling
                 return
