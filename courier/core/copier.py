@@ -17,7 +17,7 @@ and only then is its journal row written. What runs side by side is the work aro
   still being copied.
 
 A file bigger than :data:`SMALL_FILE` is streamed through the guarded writer of
-common/crypto.py, durable on return, between the batches. Plaintext and ciphertext held in
+common/crypto/, durable on return, between the batches. Plaintext and ciphertext held in
 memory at once are bounded by :data:`IN_FLIGHT` bytes (plus one big file's read buffer).
 """
 
