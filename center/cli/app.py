@@ -26,7 +26,6 @@ from center.cli import search as search_cli
 from center.cli.state import CenterState
 from common.boundary import DEBUG_VARIABLE
 from common.clihelp import one_line_summaries
-from common.environment import Environment
 
 app = typer.Typer(
     name="center",
@@ -57,6 +56,9 @@ def main_callback(
     ] = False,
 ) -> None:
     """Import couriers' bundles and keep clinics' studies for their retention period."""
+    # imported when a command runs, not for `center --help`: it loads the crypto library
+    from common.environment import Environment
+
     if debug:
         os.environ[DEBUG_VARIABLE] = "1"
     ctx.obj = CenterState(Environment.from_process(), archive, operator)

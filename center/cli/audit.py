@@ -12,9 +12,6 @@ from rich.table import Table
 
 from center.cli.options import JsonOutput
 from center.cli.session import operator_session
-from center.core.audit import read_log
-from center.core.auditverify import verify_log
-from center.core.storage_receipts import issued_checkpoints
 from common.boundary import error_boundary
 from common.errors import AuditChainBroken, ConfigError
 
@@ -53,6 +50,9 @@ def show(
     as_json: JsonOutput = False,
 ) -> None:
     """Show audit entries: who did what, to what, with what outcome."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.audit import read_log
+
     with operator_session(ctx, "audit") as session:
         found = read_log(
             session.archive.conn,
@@ -78,6 +78,10 @@ def show(
 @error_boundary
 def verify(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """Recompute the hash chain and check every signed checkpoint; name what was altered."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.auditverify import verify_log
+    from center.core.storage_receipts import issued_checkpoints
+
     with operator_session(ctx, "audit") as session:
         archive = session.archive
         report = verify_log(

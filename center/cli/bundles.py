@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -11,8 +11,10 @@ from rich.table import Table
 
 from center.cli.options import JsonOutput
 from center.cli.session import operator_session
-from center.core.missing import KnownBundle, MissingReport, missing_bundles
 from common.boundary import error_boundary
+
+if TYPE_CHECKING:
+    from center.core.missing import KnownBundle, MissingReport
 
 app = typer.Typer(
     help="Bundles the couriers' visit logs name: which never arrived.", no_args_is_help=True
@@ -39,6 +41,9 @@ def missing(
     They are learnt from the courier logs of the bundles imported; the run is recorded in the
     audit log. Exit 0, even when some are missing.
     """
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.missing import missing_bundles
+
     with operator_session(ctx, "import") as session:
         report = missing_bundles(
             session.archive.conn,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -11,10 +11,11 @@ from rich.table import Table
 
 from center.cli.options import JsonOutput
 from center.cli.session import operator_session
-from center.core.check import CheckReport, check_archive, parse_subset
 from common.boundary import error_boundary
 from common.errors import CheckFindings, ConfigError
-from common.richprogress import RichProgress
+
+if TYPE_CHECKING:
+    from center.core.check import CheckReport
 
 
 @error_boundary
@@ -35,6 +36,10 @@ def check(
     as_json: JsonOutput = False,
 ) -> None:
     """Check the archive; exit non-zero on any finding."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.check import check_archive, parse_subset
+    from common.richprogress import RichProgress
+
     if read_data and subset:
         raise ConfigError("--read-data and --subset exclude each other", hint="Choose one.")
     parts = parse_subset(subset) if subset else None

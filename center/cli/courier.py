@@ -13,10 +13,6 @@ from rich.table import Table
 from center.cli.options import JsonOutput
 from center.cli.session import operator_session
 from center.cli.state import state
-from center.core.archive import open_archive
-from center.core.devices import enroll as enroll_device
-from center.core.devices import list_devices
-from center.core.devices import revoke as revoke_device
 from common.boundary import error_boundary
 
 app = typer.Typer(help="Enrol, list and revoke courier devices.", no_args_is_help=True)
@@ -34,6 +30,9 @@ def enroll(
     ],
 ) -> None:
     """Allow a courier device to deliver bundles (check its fingerprint with the courier)."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.devices import enroll as enroll_device
+
     with operator_session(ctx, "enroll") as session:
         done = enroll_device(
             session.archive,
@@ -53,6 +52,10 @@ def enroll(
 @error_boundary
 def list_(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """List courier devices, enrolled and revoked."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.archive import open_archive
+    from center.core.devices import list_devices
+
     with open_archive(state(ctx).require_archive()) as archive:
         devices = list_devices(archive)
     if as_json:
@@ -75,6 +78,9 @@ def revoke(
     ],
 ) -> None:
     """Revoke a courier device: its bundles are refused from now on (final)."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.devices import revoke as revoke_device
+
     with operator_session(ctx, "revoke") as session:
         revoked = revoke_device(
             session.archive,

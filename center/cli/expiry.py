@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -12,12 +12,13 @@ from rich.table import Table
 
 from center.cli import options as opt
 from center.cli.session import center_passphrase, operator_session
-from center.core.expiry import StudyState, horizon, study_states
-from center.core.notices import NotifyReport, list_notices, notice_delivered, notify
-from center.core.purge import PurgeReport, purge, tombstones
 from common.boundary import error_boundary
 from common.errors import ConfigError
-from common.richprogress import RichProgress
+
+if TYPE_CHECKING:
+    from center.core.expiry import StudyState
+    from center.core.notices import NotifyReport
+    from center.core.purge import PurgeReport
 
 app = typer.Typer(
     help="Expiring studies: list them, notify clinics, record deliveries, purge.",
@@ -43,6 +44,9 @@ def list_expiring(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """List studies whose expiry falls within the window, with what will happen to each."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.expiry import horizon, study_states
+
     with operator_session(ctx, "expiry") as session:
         now = session.state.env.now().astimezone()
         archive = session.archive
@@ -92,6 +96,10 @@ def notify_clinics(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """Issue signed expiry notices to notify-contract clinics, queued for the next visit."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.expiry import horizon
+    from center.core.notices import notify
+
     with operator_session(ctx, "expiry") as session:
         archive = session.archive
         keys = None if dry_run else archive.unlock(center_passphrase(session.state))
@@ -114,6 +122,9 @@ def notices(
     ctx: typer.Context, facility: opt.Facility = None, as_json: opt.JsonOutput = False
 ) -> None:
     """List the expiry notices issued, and whether each reached its clinic."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.notices import list_notices
+
     with operator_session(ctx, "expiry") as session:
         rows = list_notices(session.archive.conn, facility_id=facility)
     if as_json:
@@ -145,6 +156,9 @@ def delivered(
     note: Annotated[str, typer.Option("--note", help="How you know (kept in the audit log).")] = "",
 ) -> None:
     """Record by hand that a clinic received an expiry notice (starts its grace period)."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.notices import notice_delivered
+
     with operator_session(ctx, "expiry") as session:
         now = session.state.env.now().astimezone()
         row, changed = notice_delivered(
@@ -175,6 +189,10 @@ def purge_expired(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """Delete expired studies that may go (not held, contract terms met). Dry run by default."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.purge import purge
+    from common.richprogress import RichProgress
+
     with operator_session(ctx, "purge") as session, RichProgress(enabled=not as_json) as progress:
         report = purge(
             session.archive.conn,
@@ -195,6 +213,9 @@ def list_tombstones(
     ctx: typer.Context, facility: opt.Facility = None, as_json: opt.JsonOutput = False
 ) -> None:
     """List deleted studies: what, when, by whom and under which rule and contract."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.purge import tombstones
+
     with operator_session(ctx, "expiry") as session:
         rows = tombstones(session.archive.conn, facility_id=facility)
     if as_json:

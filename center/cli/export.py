@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from center.cli import options as opt
 from center.cli.session import operator_session
-from center.core.export import ExportReport, destination, export_studies
 from common.boundary import error_boundary
-from common.richprogress import RichProgress
+
+if TYPE_CHECKING:
+    from center.core.export import ExportReport
 
 
 @error_boundary
@@ -40,6 +42,10 @@ def export(
     instead. --to-pacs AET@host:port sends it with C-STORE. Every object's hash is checked
     first; the export is recorded in the audit log with your name and the purpose.
     """
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.export import destination, export_studies
+    from common.richprogress import RichProgress
+
     query = opt.study_query(
         facility=facility,
         patient_id=patient_id,

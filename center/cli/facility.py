@@ -12,7 +12,6 @@ from rich.table import Table
 
 from center.cli import options as opt
 from center.cli.session import operator_session
-from center.core.facilities import list_facilities, set_contract
 from common.boundary import error_boundary
 
 app = typer.Typer(help="Facilities (clinics) and their expiry contracts.", no_args_is_help=True)
@@ -41,6 +40,9 @@ def set_(
     ] = 0,
 ) -> None:
     """Set what the center does when one of the facility's studies expires (audited)."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.facilities import set_contract
+
     with operator_session(ctx, "facility") as session:
         before, after = set_contract(
             session.archive.conn,
@@ -61,6 +63,9 @@ def set_(
 @error_boundary
 def list_(ctx: typer.Context, as_json: opt.JsonOutput = False) -> None:
     """List facilities with their number of studies and their expiry contract."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.facilities import list_facilities
+
     with operator_session(ctx, "facility") as session:
         rows = list_facilities(session.archive.conn)
     if as_json:

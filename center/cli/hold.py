@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -11,10 +11,11 @@ from rich.table import Table
 
 from center.cli import options as opt
 from center.cli.session import operator_session
-from center.core.holds import Hold, add_hold, list_holds, release_hold
-from center.core.studyref import find_study
 from common.boundary import error_boundary
 from common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from center.core.holds import Hold
 
 app = typer.Typer(help="Legal holds: keep studies whatever their expiry.", no_args_is_help=True)
 
@@ -41,6 +42,10 @@ def add(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """Place a legal hold on one study, or on all studies of a patient at a facility."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.holds import add_hold
+    from center.core.studyref import find_study
+
     if (study is None) == (patient is None):
         raise ConfigError("give either --study or --patient", hint="See --help.")
     if patient is not None and facility is None:
@@ -68,6 +73,9 @@ def remove(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """Release a legal hold (it stays on record with who released it and why)."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.holds import release_hold
+
     with operator_session(ctx, "hold") as session:
         hold = release_hold(
             session.archive.conn,
@@ -90,6 +98,9 @@ def list_(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """List the active legal holds (with --all, released ones too)."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.holds import list_holds
+
     with operator_session(ctx, "hold") as session:
         holds = list_holds(
             session.archive.conn, include_released=include_released, facility_id=facility

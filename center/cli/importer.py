@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -13,15 +13,12 @@ from rich.table import Column, Table
 from center.cli.bundles import missing_line
 from center.cli.options import JsonOutput
 from center.cli.session import center_passphrase, operator_session
-from center.core.importer import ImportReport
-from center.core.importer import import_drive as run_import
-from center.core.importreport import PARTIAL, REFUSED
-from center.core.studies import StudyRow, studies_of_bundles
 from common.boundary import error_boundary
 from common.errors import ALL_ERRORS, BundleError, BundlePartial
-from common.richprogress import RichProgress
 
-_STYLE = {REFUSED: "red", PARTIAL: "yellow", "unsealed": "yellow"}
+if TYPE_CHECKING:
+    from center.core.importreport import ImportReport
+    from center.core.studies import StudyRow
 
 
 @error_boundary
@@ -35,6 +32,11 @@ def import_drive(
     as_json: JsonOutput = False,
 ) -> None:
     """Verify, decrypt and store the drive's sealed bundles; write storage receipts."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.importer import import_drive as run_import
+    from center.core.studies import studies_of_bundles
+    from common.richprogress import RichProgress
+
     with operator_session(ctx, "import") as session:
         archive = session.archive
         keys = archive.unlock(center_passphrase(session.state))
@@ -60,6 +62,8 @@ def import_drive(
 
 def _exit_status(report: ImportReport) -> None:
     """The refusal's own error when all refusals agree, else bundle-invalid; then partial."""
+    from center.core.importreport import PARTIAL, REFUSED
+
     if report.outbox_error is not None:
         raise report.outbox_error
     refused = report.with_status(REFUSED)
@@ -109,6 +113,9 @@ def _as_dict(report: ImportReport, studies: list[StudyRow]) -> dict[str, Any]:
 
 
 def _render(report: ImportReport, studies: list[StudyRow]) -> None:
+    from center.core.importreport import PARTIAL, REFUSED
+
+    styles = {REFUSED: "red", PARTIAL: "yellow", "unsealed": "yellow"}
     console = Console()
     table = Table(
         Column("Bundle", no_wrap=True),
@@ -122,7 +129,7 @@ def _render(report: ImportReport, studies: list[StudyRow]) -> None:
         title=f"Import of {report.drive}",
     )
     for o in report.outcomes:
-        style = _STYLE.get(o.status, "")
+        style = styles.get(o.status, "")
         note = "; ".join(filter(None, [o.reason, *o.notes]))
         table.add_row(
             o.bundle_id,

@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 
 from center.cli.state import PASSPHRASE_PREFIX, state
-from center.core.initialise import create_archive
 from common.boundary import error_boundary, read_passphrase
 
 
@@ -28,6 +27,9 @@ def init(
     ],
 ) -> None:
     """Create an archive: catalog, object store, center keys, center card, first administrator."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.initialise import create_archive
+
     st = state(ctx)
     passphrase = read_passphrase(
         st.env.environ, PASSPHRASE_PREFIX, confirm=True, prompt="New center passphrase"

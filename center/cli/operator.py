@@ -18,7 +18,6 @@ from center.cli.session import (
     operator_session,
 )
 from center.cli.state import state
-from center.core.operators import add_operator, disable_operator, list_operators, set_passphrase
 from common.boundary import error_boundary
 
 app = typer.Typer(
@@ -49,6 +48,9 @@ def add(
     Needs an administrator. While the archive has no active administrator, the center
     passphrase (CENTER_PASSPHRASE) allows creating one.
     """
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.operators import add_operator
+
     with management_session(ctx) as session:
         bootstrap = session.role == CENTER_KEY
         added = add_operator(
@@ -68,6 +70,9 @@ def add(
 @error_boundary
 def list_(ctx: typer.Context, as_json: JsonOutput = False) -> None:
     """List operators with their role and status (administrators)."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.operators import list_operators
+
     with operator_session(ctx, "operator") as session:
         operators = list_operators(session.archive.conn)
     if as_json:
@@ -86,6 +91,9 @@ def disable(
     name: Annotated[str, typer.Argument(help="The operator to disable.")],
 ) -> None:
     """Disable an operator (kept for the audit trail); the last administrator cannot be."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.operators import disable_operator
+
     with operator_session(ctx, "operator") as session:
         done = disable_operator(
             session.archive.conn, name, by=session.operator, now=session.state.env.now()
@@ -103,6 +111,9 @@ def passwd(
     ] = None,
 ) -> None:
     """Change a passphrase (from CENTER_NEW_OPERATOR_PASSPHRASE(_FILE) or a prompt)."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.operators import set_passphrase
+
     me = state(ctx).require_operator()
     target = (name or me).strip()
     action = "passwd" if target.casefold() == me.casefold() else "operator"

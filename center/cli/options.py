@@ -7,11 +7,12 @@ search can be checked first and then exported with the very same options.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from center.core.search import StudyQuery, parse_date_range, parse_day
+if TYPE_CHECKING:
+    from center.core.search import StudyQuery
 
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -96,6 +97,9 @@ def study_query(
     held: bool | None,
 ) -> StudyQuery:
     """The criteria from the command line, dates parsed (QueryInvalid names a bad one)."""
+    # imported when the command runs: every command module imports these options
+    from center.core.search import StudyQuery, parse_date_range, parse_day
+
     date_from, date_to = parse_date_range(study_date) if study_date else (None, None)
     return StudyQuery(
         facility=facility,

@@ -14,10 +14,7 @@ from rich.table import Table
 from center.cli import options as opt
 from center.cli.export import render_export
 from center.cli.session import operator_session
-from center.core.export import destination
-from center.core.requests import add_request, cancel_request, fulfil_request, list_requests
 from common.boundary import error_boundary
-from common.richprogress import RichProgress
 
 app = typer.Typer(
     help="Record clinics' requests for images and fulfil them with an export.",
@@ -51,6 +48,9 @@ def add(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """Record a clinic's request for a patient's studies (only that clinic's studies)."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.requests import add_request
+
     with operator_session(ctx, "request") as session:
         req = add_request(
             session.archive.conn,
@@ -82,6 +82,9 @@ def list_(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """List output requests (open ones by default), oldest first."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.requests import list_requests
+
     with operator_session(ctx, "request") as session:
         found = list_requests(
             session.archive.conn,
@@ -121,6 +124,11 @@ def fulfil(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """Export what a request asks for (as `center export` does) and mark it fulfilled."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.export import destination
+    from center.core.requests import fulfil_request
+    from common.richprogress import RichProgress
+
     target = destination(to=to, encrypt_to=encrypt_to, to_pacs=to_pacs)
     with operator_session(ctx, "export") as session, RichProgress(enabled=not as_json) as bar:
         _req, report = fulfil_request(
@@ -142,6 +150,9 @@ def cancel(
     reason: Annotated[str, typer.Option("--reason", help="Why no export will be made.")],
 ) -> None:
     """Close an open request without exporting."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.requests import cancel_request
+
     with operator_session(ctx, "request") as session:
         req = cancel_request(
             session.archive.conn,

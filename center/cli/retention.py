@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -12,14 +12,12 @@ from rich.table import Table
 
 from center.cli import options as opt
 from center.cli.session import operator_session
-from center.core.retention import active_rules, install_rules
-from center.core.retention_apply import ApplyReport, Explanation, apply_rules, explain
-from center.core.studyref import find_study
 from common.boundary import error_boundary
 from common.errors import ConfigError
-from common.retention import Rule, RuleSet
-from common.retention_rules import list_presets, load_rules, preset_text
-from common.richprogress import RichProgress
+
+if TYPE_CHECKING:
+    from center.core.retention_apply import ApplyReport, Explanation
+    from common.retention import Rule, RuleSet
 
 app = typer.Typer(
     help="Retention rules: presets, the active rules, why a study expires, apply changes.",
@@ -41,6 +39,9 @@ def presets(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """List the shipped rule presets (examples, not legal advice), or print one to edit."""
+    # imported when the command runs: `center` imports every command module to start one
+    from common.retention_rules import list_presets, preset_text
+
     if name is not None:
         typer.echo(preset_text(name), nl=False)
         return
@@ -61,6 +62,9 @@ def validate(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """Check a rules file without installing it; every problem is named by line and field."""
+    # imported when the command runs: `center` imports every command module to start one
+    from common.retention_rules import load_rules
+
     ruleset = load_rules(_read(file), source=str(file))
     _render_rules(ruleset, {"origin": str(file)}, as_json)
 
@@ -69,6 +73,9 @@ def validate(
 @error_boundary
 def show(ctx: typer.Context, as_json: opt.JsonOutput = False) -> None:
     """Show the archive's active rules, where they came from and who installed them."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.retention import active_rules
+
     with operator_session(ctx, "retention") as session:
         rules = active_rules(session.archive.conn)
     meta = {
@@ -93,6 +100,10 @@ def set_rules(
     ] = None,
 ) -> None:
     """Install new retention rules (audited); run `center retention apply` afterwards."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.retention import install_rules
+    from common.retention_rules import preset_text
+
     if (file is None) == (preset is None):
         raise ConfigError("give either a rules FILE or --preset NAME", hint="See --help.")
     text = preset_text(preset) if preset else _read(file)  # type: ignore[arg-type]
@@ -121,6 +132,10 @@ def explain_study(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """Explain which rules matched a study, why, and what will happen to it."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.retention_apply import explain
+    from center.core.studyref import find_study
+
     with operator_session(ctx, "retention") as session:
         conn = session.archive.conn
         found = explain(
@@ -159,6 +174,11 @@ def apply(
     as_json: opt.JsonOutput = False,
 ) -> None:
     """Recompute every study's expiry from the active rules; print a before/after report."""
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.retention_apply import apply_rules
+    from center.core.studyref import find_study
+    from common.richprogress import RichProgress
+
     with (
         operator_session(ctx, "retention") as session,
         RichProgress(enabled=not as_json) as progress,

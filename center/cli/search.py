@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,8 +13,11 @@ from rich.table import Table
 
 from center.cli import options as opt
 from center.cli.session import operator_session
-from center.core.search import MAX_LIMIT, SearchResult, search
+from center.core.search import MAX_LIMIT
 from common.boundary import error_boundary
+
+if TYPE_CHECKING:
+    from center.core.search import SearchResult
 
 
 class SortKey(StrEnum):
@@ -55,6 +58,9 @@ def search_studies(
     Every search is recorded in the audit log with your name, the criteria and the studies
     shown.
     """
+    # imported when the command runs: `center` imports every command module to start one
+    from center.core.search import search
+
     query = opt.study_query(
         facility=facility,
         patient_id=patient_id,

@@ -12,13 +12,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
 from center.cli.state import PASSPHRASE_PREFIX, CenterState, state
-from center.core.archive import Archive, open_archive
-from center.core.operators import active_admins, authorise, prove_center_key
 from common.boundary import read_passphrase
+
+# the archive and its catalog are imported when a session opens: `center` imports every
+# command module to start one, and `center --help` opens no archive
+if TYPE_CHECKING:
+    from center.core.archive import Archive
 
 OPERATOR_PASSPHRASE_PREFIX = "CENTER_OPERATOR"  # noqa: S105 - a variable-name prefix
 NEW_PASSPHRASE_PREFIX = "CENTER_NEW_OPERATOR"  # noqa: S105 - a variable-name prefix
@@ -59,6 +63,9 @@ def operator_session(ctx: typer.Context, action: str) -> Iterator[Session]:
     A wrong passphrase, a disabled operator or a role without *action* is refused with its
     own error and recorded in the audit log as a security alert.
     """
+    from center.core.archive import open_archive
+    from center.core.operators import authorise
+
     st = state(ctx)
     name = st.require_operator()
     with open_archive(st.require_archive()) as archive:
@@ -79,6 +86,9 @@ def management_session(ctx: typer.Context) -> Iterator[Session]:
     or every admin disabled), the holder of the center passphrase stands in: the session's
     role is then ``center-key``, and only an administrator may be created.
     """
+    from center.core.archive import open_archive
+    from center.core.operators import active_admins, prove_center_key
+
     st = state(ctx)
     root = st.require_archive()
     with open_archive(root) as archive:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from common.environment import Environment
 from common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from common.environment import Environment
 
 PASSPHRASE_PREFIX = "CENTER"  # noqa: S105 - a variable-name prefix
 
