@@ -36,7 +36,7 @@ from typing import Any, BinaryIO, Protocol, cast
 
 import pyrage
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -413,12 +413,17 @@ def _unb64(text: object) -> bytes:
 
 def generate_signing_seed() -> bytes:
     """A fresh Ed25519 private key as its 32-byte seed."""
+    # imported here: the package loads cryptography's SSH key support, 5 ms of every start
+    from cryptography.hazmat.primitives import serialization
+
     return Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
 
 
 def public_key(seed: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # see generate_signing_seed
+
     return (
         Ed25519PrivateKey.from_private_bytes(seed)
         .public_key()
