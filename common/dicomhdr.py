@@ -28,7 +28,7 @@ import re
 import struct
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -110,6 +110,18 @@ class InstanceHeader:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceHeader:
         return cls(**{name: str(data.get(name, "")) for name in cls.__dataclass_fields__})
+
+    @classmethod
+    def from_values(cls, values: Iterable[str]) -> InstanceHeader:
+        """The header of *values*, in field order, made without the frozen ``__init__``'s
+        eighteen ``object.__setattr__`` calls (a re-scan makes one per selected file: 0.9
+        instead of 1.5 us)."""
+        header = object.__new__(cls)
+        header.__dict__.update(zip(_FIELD_NAMES, values, strict=True))
+        return header
+
+
+_FIELD_NAMES = tuple(InstanceHeader.__dataclass_fields__)
 
 
 # DICOM keyword of each InstanceHeader field read from the data set.

@@ -10,6 +10,7 @@ Tables: ``bundles`` and ``objects`` (what each bundle holds), ``files`` (the fas
 terminal file its size, mtime and what was decided, so an unchanged file is not parsed again;
 for a file selected but not carried yet, its header sealed, so a scan and then a pull parse it
 once),
+``walk_snapshots`` (the last walk's answers per facility, sealed: courier/core/walksnapshot.py),
 ``confirmed`` (instances the center's storage receipts confirm), ``deliveries`` (documents
 handed to clinics), ``facility_stats`` and ``visits`` (the reception log). The courier's
 hash-chained visit log is in courier/core/courierlog.py.
@@ -400,6 +401,26 @@ class Journal:
             ),
         )
 
+    def walk_snapshot(self, facility_id: str) -> bytes | None:
+        """The facility's walk snapshot, opened (courier/core/walksnapshot.py), or None when
+        there is none: a write to a table a walk reads deletes them all (journal-0006).
+        KeyFileError when it does not open."""
+        row = self.conn.execute(
+            "SELECT snapshot FROM walk_snapshots WHERE facility_id = ?", (facility_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return open_local(self._key, row[0], _walk_aad(facility_id))
+
+    def put_walk_snapshot(self, facility_id: str, payload: bytes) -> None:
+        """Keep a walk's answers (names of terminal files: sealed with the journal key)."""
+        blob = seal_local(self._key, payload, _walk_aad(facility_id))
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT OR REPLACE INTO walk_snapshots (facility_id, snapshot) VALUES (?, ?)",
+                (facility_id, blob),
+            )
+
     # -- center confirmations and deliveries ----------------------------------------------
 
     def confirm(self, pairs: Iterable[tuple[str, str]], document_id: str, at: str) -> int:
@@ -501,6 +522,10 @@ _NOT_RELEASED = (
 # A bundle row the operator has not released as lost (`courier bundle release`): an open one
 # released is never resumed, its drive being gone.
 _NOT_GIVEN_UP = "bundle_id NOT IN (SELECT bundle_id FROM bundle_releases)"
+
+
+def _walk_aad(facility_id: str) -> bytes:
+    return f"walk-snapshot\0{facility_id}".encode()
 
 
 def _header_aad(facility_id: str, file_key: str) -> bytes:

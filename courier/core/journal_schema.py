@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from courier.core.courierlog import LOG_MIGRATIONS
 
+# The tables a walk of a terminal folder reads (courier/core/plan.py): a change to any of them
+# ends the walk snapshots (journal-0006). A table planning reads in the future belongs here,
+# with a migration adding its triggers.
+WALK_READS = ("files", "objects", "released", "confirmed")
+
 JOURNAL_MIGRATIONS = [
     (
         "journal-0001-initial",
@@ -126,6 +131,24 @@ JOURNAL_MIGRATIONS = [
     );
     CREATE INDEX bundle_releases_bundle ON bundle_releases(bundle_id)
     """,
+    ),
+    (
+        # The last walk's answers per facility, sealed (courier/core/walksnapshot.py). A
+        # snapshot is valid only while the tables a walk reads are unchanged: any write to
+        # them deletes every snapshot, so a snapshot present says what the journal says.
+        "journal-0006-walk-snapshots",
+        ";\n".join(
+            [
+                "CREATE TABLE walk_snapshots (facility_id TEXT PRIMARY KEY, "
+                "snapshot BLOB NOT NULL)",
+                *(
+                    f"CREATE TRIGGER {table}_{event.lower()}_ends_walk_snapshots AFTER {event} "  # noqa: S608 - constants
+                    f"ON {table} BEGIN DELETE FROM walk_snapshots; END"
+                    for table in WALK_READS
+                    for event in ("INSERT", "UPDATE", "DELETE")
+                ),
+            ]
+        ),
     ),
 ]
 MIGRATIONS = [*JOURNAL_MIGRATIONS, *LOG_MIGRATIONS]

@@ -8,12 +8,17 @@ instance seen before with other bytes is taken again and flagged as changed.
 
 A not-selected decision is only reused while the rule is the same (its digest is recorded),
 so a changed rule or flag file re-examines the files it could now select.
+
+The journal's answers come, a chunk of files at a time, from the last walk's snapshot when it
+holds every file of the chunk unchanged and the journal has not changed since (a re-scan of an
+unchanged terminal then makes no lookup at all), else from the journal itself
+(courier/core/walksnapshot.py). Either way the decisions are the same.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -24,9 +29,12 @@ from common.dicomhdr import HeaderError, InstanceHeader, TagRef, read_header_val
 from common.errors import KeyFileError
 from common.heap import collector_paused
 from common.progress import NoProgress, Progress
+from courier.core import walksnapshot
 from courier.core.journal import CARRIED, NOT_SELECTED, SELECTED, SKIPPED, FileState, Journal
 from courier.core.selection import SelectionRule, header_values
 from courier.core.source import SourceFile, walk_folder
+from courier.core.walksnapshot import CARRIED as CARRIED_FLAG
+from courier.core.walksnapshot import CONFIRMED, FILE_KEY, MTIME, OPENED, SIZE, SOP_KEY, Recorder
 
 # Per-object age overhead is about 200 bytes of header plus 16 bytes per 64 KiB chunk.
 AGE_OVERHEAD = 512
@@ -129,14 +137,31 @@ class Plan:
 
 
 class _StateBuffer:
-    """Fast-path decisions, written in batches (each SQLite commit is an fsync)."""
+    """Fast-path decisions, written in batches (each SQLite commit is an fsync), and kept for
+    the next walk's snapshot."""
 
-    def __init__(self, journal: Journal, facility_id: str) -> None:
+    def __init__(self, journal: Journal, facility_id: str, recorder: Recorder) -> None:
         self._journal = journal
         self._facility = facility_id
+        self._recorder = recorder
         self._rows: list[tuple[str, FileState]] = []
 
-    def put(self, file_key: str, state: FileState) -> None:
+    def put(
+        self,
+        file: SourceFile,
+        file_key: str,
+        state: FileState,
+        opened: _Opened | None = None,
+        *,
+        carried: bool = False,
+        confirmed: bool = False,
+    ) -> None:
+        """Record *state* for *file*; *opened* (header values and rule values), *carried* and
+        *confirmed* are what a later walk will find of it (courier/core/walksnapshot.py)."""
+        self._recorder.stale = True
+        self._recorder.keep(
+            file.relpath, file_key, state, opened, carried=carried, confirmed=confirmed
+        )
         self._rows.append((file_key, state))
         if len(self._rows) >= _FLUSH_EVERY:
             self.flush()
@@ -166,24 +191,22 @@ def plan_folder(
     reader = reader or read_header_values
     plan = Plan(rule=rule.describe())
     digest = rule.digest()
-    buffer = _StateBuffer(journal, facility_id)
     first_seen: dict[str, Candidate] = {}
     tags = rule.tags()
-    known = _Known(journal, facility_id, digest)
     progress.phase("scan", None)
     pending: deque[tuple[SourceFile, str, _Job]] = deque()
     with collector_paused(), ThreadPoolExecutor(_READERS, "scan-read") as pool:
+        known = _Known(journal, facility_id, digest)  # its snapshot: many objects, no cycles
+        buffer = _StateBuffer(journal, facility_id, known.recorder)
         for chunk in _chunks(walk_folder(root), _CHUNK):
-            keys = [journal.file_key(facility_id, file.relpath) for file in chunk]
-            states = journal.file_states(facility_id, keys)
-            known.look_up(states.values())
-            for file, file_key in zip(chunk, keys, strict=True):
+            answers = known.look_up(chunk)
+            for file, (file_key, state) in zip(chunk, answers, strict=True):
                 plan.files_seen += 1
                 progress.advance(1, nbytes=file.size)
                 if file.error:
                     pending.append((file, "", Skipped(file.relpath, file.error)))
                     continue
-                decided = _decided_before(known, plan, file, file_key, states.get(file_key))
+                decided = _decided_before(known, plan, file, file_key, state)
                 if decided is True:  # accounted for already: nothing to keep in walk order
                     continue
                 if decided is False:
@@ -197,6 +220,8 @@ def plan_folder(
         while pending:
             _decide(known, plan, buffer, first_seen, rule, *pending.popleft())
     buffer.flush()
+    if known.recorder.stale:  # after the walk's own writes, which ended the snapshot it read
+        walksnapshot.save(journal, facility_id, _HEADER_FIELDS, known.recorder)
     return plan
 
 
@@ -212,31 +237,103 @@ class _Parsed(NamedTuple):
     carried: bool = True  # False when known not carried nor confirmed (no need to ask)
 
 
+# A selected file's header values (in InstanceHeader's field order) and rule values.
+_Opened = tuple[tuple[str, ...], dict[str, str]]
+
+
 class _Known:
-    """What the journal knows, looked up once per walk rather than once per file."""
+    """What the journal knows, looked up once per chunk of the walk rather than once per file:
+    from the last walk's snapshot when it answers for the whole chunk, else from the journal."""
 
     def __init__(self, journal: Journal, facility_id: str, digest: str) -> None:
         self.journal, self.facility_id, self.digest = journal, facility_id, digest
         self.values: dict[str, str] = {}  # header values seen, each kept once
         self.carried: set[str] = set()  # of the current chunk's selected files
         self.confirmed: set[str] = set()  # of the current chunk's carried files
+        self.opened: dict[str, _Opened] = {}  # the current chunk's selected files, by file key
+        self.snapshot = walksnapshot.load(journal, facility_id, _HEADER_FIELDS)
+        self.recorder = Recorder(stale=not self.snapshot)
 
-    def look_up(self, states: Iterable[FileState]) -> None:
-        """Which instances of a chunk's recorded files are carried or confirmed (two queries
-        per chunk, and memory for one chunk only, however long the journal's history)."""
+    def look_up(self, chunk: list[SourceFile]) -> list[tuple[str, FileState | None]]:
+        """Each file's key and recorded decision, and which of the chunk's instances are
+        carried or confirmed: a few queries per chunk, and memory for one chunk only, however
+        long the journal's history; none when the snapshot holds every file of the chunk with
+        its size and mtime."""
+        from_snapshot = self._from_snapshot(chunk)
+        if from_snapshot is not None:
+            return from_snapshot
+        self.recorder.stale = True
+        keys = [self.journal.file_key(self.facility_id, file.relpath) for file in chunk]
+        states = self.journal.file_states(self.facility_id, keys)
         selected, carried = [], []
-        for state in states:
-            if state.sop_key is not None:
-                if state.state == SELECTED:
-                    selected.append(state.sop_key)
-                elif state.state == CARRIED:
-                    carried.append(state.sop_key)
+        for recorded in states.values():
+            if recorded.sop_key is not None:
+                if recorded.state == SELECTED:
+                    selected.append(recorded.sop_key)
+                elif recorded.state == CARRIED:
+                    carried.append(recorded.sop_key)
         self.carried = self.journal.carried_among(selected) if selected else set()
         self.confirmed = self.journal.confirmed_among(carried) if carried else set()
+        self.opened = {}
+        answers: list[tuple[str, FileState | None]] = []
+        for file, key in zip(chunk, keys, strict=True):
+            state = states.get(key)
+            answers.append((key, state))
+            # As the journal holds it; a decision taken now replaces it, and so does a kept
+            # header opened (with whether its instance is carried: see selected()).
+            if state is not None:
+                confirmed = state.state == CARRIED and state.sop_key in self.confirmed
+                self.recorder.keep(file.relpath, key, state, confirmed=confirmed)
+        return answers
 
-    def selected(self, file_key: str, state: FileState) -> _Parsed | None:
-        """A selected file's header from the journal (None if it does not open: parse)."""
-        if state.header is None or state.sop_key is None or state.study_key is None:
+    def _from_snapshot(self, chunk: list[SourceFile]) -> list[tuple[str, FileState | None]] | None:
+        """The chunk's answers from the snapshot, or None when it lacks a file of the chunk or
+        holds one with another size or mtime (then the journal is asked for the whole chunk)."""
+        if not self.snapshot:
+            return None
+        answers: list[tuple[str, FileState | None]] = []
+        kept: list[tuple[str, walksnapshot.Record]] = []
+        carried, confirmed, opened = set(), set(), {}
+        for file in chunk:
+            if file.error:  # listed as skipped, never looked up
+                answers.append(("", None))
+                continue
+            record = self.snapshot.get(file.relpath)
+            if record is None or (record[SIZE], record[MTIME]) != (file.size, file.mtime_ns):
+                return None
+            kept.append((file.relpath, record))
+            answers.append((record[FILE_KEY], walksnapshot.state_of(record)))
+            if record[CARRIED_FLAG]:
+                carried.add(record[SOP_KEY])
+            if record[CONFIRMED]:
+                confirmed.add(record[SOP_KEY])
+            if record[OPENED] is not None:
+                opened[record[FILE_KEY]] = record[OPENED]
+        self.carried, self.confirmed, self.opened = carried, confirmed, opened
+        self.recorder.records.update(kept)
+        return answers
+
+    def selected(self, file: SourceFile, file_key: str, state: FileState) -> _Parsed | None:
+        """A selected file's header from the snapshot or the journal (None if it does not
+        open: parse)."""
+        if state.sop_key is None or state.study_key is None:
+            return None
+        keys = (state.sop_key, state.study_key)
+        carried = state.sop_key in self.carried
+        kept = self.opened.get(file_key)
+        if kept is not None:  # its values already shared within the snapshot
+            header = InstanceHeader.from_values(kept[0])
+            return _Parsed(header, kept[1], selected=True, keys=keys, carried=carried)
+        opened = self._open(file_key, state)
+        if opened is None:
+            return None
+        header = self.compact(opened[0])
+        shared = (tuple(vars(header).values()), opened[1])  # for the next walk's snapshot
+        self.recorder.keep(file.relpath, file_key, state, shared, carried=carried)
+        return _Parsed(header, opened[1], selected=True, keys=keys, carried=carried)
+
+    def _open(self, file_key: str, state: FileState) -> _Opened | None:
+        if state.header is None:
             return None
         try:
             fields, values, extra = self.journal.open_header(
@@ -246,17 +343,14 @@ class _Known:
             return None
         if fields != _HEADER_FIELDS:  # written by a version with other header fields
             return None
-        header = self.compact(values)
-        keys = (state.sop_key, state.study_key)
-        carried = state.sop_key in self.carried
-        return _Parsed(header, extra, selected=True, keys=keys, carried=carried)
+        return tuple(values), extra
 
     def compact(self, values: Sequence[str]) -> InstanceHeader:
         """The header of *values* (in field order), each shared with the plan's other headers:
         a plan holds every candidate's header until the copy, and all but the SOP Instance UID
         repeat within a study (a plan of 100,000 instances would otherwise hold 100,000
         copies)."""
-        return InstanceHeader(*map(self.values.setdefault, values, values))
+        return InstanceHeader.from_values(map(self.values.setdefault, values, values))
 
     def seal(self, file_key: str, header: InstanceHeader, extra: dict[str, str]) -> bytes:
         doc = [_HEADER_FIELDS, list(vars(header).values()), extra]
@@ -300,7 +394,7 @@ def _decide(
         job = job.result()
     if job.header is None:
         plan.skipped.append(Skipped(file.relpath, job.reason))
-        buffer.put(file_key, FileState(file.size, file.mtime_ns, SKIPPED, job.reason))
+        buffer.put(file, file_key, FileState(file.size, file.mtime_ns, SKIPPED, job.reason))
         return
     header, extra = job.header, job.extra
     if job.keys is not None:
@@ -315,14 +409,16 @@ def _decide(
         state = FileState(
             file.size, file.mtime_ns, NOT_SELECTED, None, study_key, sop_key, known.digest
         )
-        buffer.put(file_key, state)
+        buffer.put(file, file_key, state)
         return
     if not job.selected:  # a kept header was compacted as it was opened
         header = known.compact(tuple(vars(header).values()))
-    candidate = _candidate(known, plan, file, header, file_key, sop_key, study_key, job.carried)
-    if candidate is None:
+    candidate = _candidate(known, file, header, file_key, sop_key, study_key, job.carried)
+    if not isinstance(candidate, Candidate):  # these exact bytes were carried before
+        plan.already_carried += 1
+        plan.confirmed += candidate
         state = FileState(file.size, file.mtime_ns, CARRIED, None, study_key, sop_key)
-        buffer.put(file_key, state)
+        buffer.put(file, file_key, state, confirmed=candidate)
         return
     if _duplicate(first_seen, candidate):
         plan.duplicates += 1
@@ -335,7 +431,9 @@ def _decide(
         state = FileState(
             file.size, file.mtime_ns, SELECTED, None, study_key, sop_key, known.digest, sealed
         )
-        buffer.put(file_key, state)
+        # Carried: this instance was carried before, with other bytes (changed).
+        opened = (tuple(vars(header).values()), extra)
+        buffer.put(file, file_key, state, opened, carried=candidate.changed)
 
 
 def _chunks(files: Iterator[SourceFile], size: int) -> Iterator[list[SourceFile]]:
@@ -362,7 +460,7 @@ def _decided_before(
     if state.state in (NOT_SELECTED, SELECTED) and state.rule_digest != known.digest:
         return False
     if state.state == SELECTED:
-        return known.selected(file_key, state) or False
+        return known.selected(file, file_key, state) or False
     plan.dicom_bytes += file.size
     if state.study_key:
         plan.study_bytes[state.study_key] += file.size
@@ -376,22 +474,20 @@ def _decided_before(
 
 def _candidate(
     known: _Known,
-    plan: Plan,
     file: SourceFile,
     header: InstanceHeader,
     file_key: str,
     sop_key: str,
     study_key: str,
     maybe_carried: bool,
-) -> Candidate | None:
-    """The candidate for a selected file, or None when its exact bytes were carried before."""
+) -> Candidate | bool:
+    """The candidate for a selected file; when its exact bytes were carried before, whether
+    the center confirmed them stored."""
     carried = known.journal.carried_sha256(sop_key) if maybe_carried else set()
     if not carried:
         return Candidate(file, header, file_key, sop_key, study_key, changed=False)
     if hash_file(file.path)[0] in carried:
-        plan.already_carried += 1
-        plan.confirmed += known.journal.is_confirmed(sop_key)
-        return None
+        return known.journal.is_confirmed(sop_key)
     return Candidate(file, header, file_key, sop_key, study_key, changed=True)
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
-from common.dicomhdr import HeaderError, TagRef, read_header, read_header_values
+from common.dicomhdr import HeaderError, InstanceHeader, TagRef, read_header, read_header_values
 from common.dicomwalk import StructureError, walk_to_end
 
 
@@ -113,3 +113,12 @@ def test_header_reading_only_ever_raises_header_errors(data: bytes) -> None:
         read_header(io.BytesIO(blob))
     except HeaderError as exc:
         assert exc.reason
+
+
+def test_a_header_made_from_values_is_the_header_of_those_values() -> None:
+    header = read_header(Path(get_testdata_file("CT_small.dcm")))
+    values = list(vars(header).values())
+    made = InstanceHeader.from_values(values)
+    assert made == InstanceHeader(*values) == header and hash(made) == hash(header)
+    with pytest.raises(ValueError):
+        InstanceHeader.from_values(values[:-1])
