@@ -117,11 +117,15 @@ def import_facts(
     *,
     facility_id: str,
     bundle_id: str,
+    rules: RuleSet | None = None,
 ) -> StudyFacts:
     """What one instance being imported tells the rules (reads its stored object for the
-    recorded period only when the rule set configures a tag)."""
+    recorded period only when the rule set configures a tag). *rules* are the active rules
+    when the caller holds them already (one bundle's import reads them once)."""
     h = entry.header
-    recorded_period = active_rules(conn).ruleset.recorded_period
+    if rules is None:
+        rules = active_rules(conn).ruleset
+    recorded_period = rules.recorded_period
     recorded = ""
     if recorded_period is not None:
         recorded = recorded_value(store.path(entry.sha256), recorded_period.tag)
@@ -140,16 +144,24 @@ def import_facts(
     )
 
 
-def expiry_for(conn: sqlite3.Connection, facts: StudyFacts, reception_date: date) -> Expiry:
+def expiry_for(
+    conn: sqlite3.Connection,
+    facts: StudyFacts,
+    reception_date: date,
+    *,
+    rules: RuleSet | None = None,
+) -> Expiry:
     """The expiry of the study *facts* describes, as the catalog holds it plus these facts.
 
     Called by the importer for every instance, inside its transaction. When *facts* come from
     an import (``bundle_id`` set), the new facts are recorded, and the stored expiry of this
     study and of the patient's other studies at the facility is extended where the new facts
     lengthen it (never shortened); extensions of studies catalogued by earlier imports are
-    audited (event 110103) in the import's name.
+    audited (event 110103) in the import's name. *rules* are the active rules when the caller
+    holds them already.
     """
-    rules = active_rules(conn).ruleset
+    if rules is None:
+        rules = active_rules(conn).ruleset
     tag = rules.recorded_period.tag if rules.recorded_period else ""
     known = _unchanged(conn, facts)
     if known is not None:
@@ -186,6 +198,23 @@ def expiry_for(conn: sqlite3.Connection, facts: StudyFacts, reception_date: date
             existing.expiry, existing.expiry_anchor, existing.expiry_rule, existing.flagged
         )
     return expiry
+
+
+def adds_nothing(known: StudyFacts, facts: StudyFacts) -> bool:
+    """Whether *facts* of one more instance leave the study's facts *known* as they are (as
+    ``known.merged(facts) == known``, without building the merge): no new modality, SOP class
+    or body part, no longer recorded period.
+
+    When *known* are the facts of instances this import transaction already catalogued
+    through :func:`expiry_for`, the catalog holds at least them, so :func:`expiry_for` would
+    find *facts* unchanged and return the stored expiry without writing anything.
+    """
+    return (
+        facts.modalities <= known.modalities
+        and facts.sop_classes <= known.sop_classes
+        and facts.body_parts <= known.body_parts
+        and longest_recorded(known.recorded_period, facts.recorded_period) == known.recorded_period
+    )
 
 
 def _unchanged(conn: sqlite3.Connection, facts: StudyFacts) -> Expiry | None:

@@ -62,6 +62,43 @@ def dicom_bytes(header: InstanceHeader, extra: dict[str, str]) -> bytes:
     return out.getvalue()
 
 
+def instance_header(
+    uid: str,
+    n: int,
+    *,
+    study_date: str,
+    series: str = "100",
+    patient: str = "P1",
+    birth: str = "19600101",
+    accession: str = "",
+    modality: str = "CR",
+    sop_class: str = CR_IMAGE,
+    body_part: str = "",
+    description: str = "",
+) -> InstanceHeader:
+    """The header of instance *n* of the synthetic study *uid*."""
+    return InstanceHeader(
+        sop_instance_uid=f"{uid}.{n}",
+        sop_class_uid=sop_class,
+        study_instance_uid=uid,
+        series_instance_uid=f"{uid}.{series}",
+        transfer_syntax_uid=ExplicitVRLittleEndian,
+        patient_id=patient,
+        patient_name="Test^Synthetic",
+        birth_date=birth,
+        sex="O",
+        accession=accession or f"A{uid.replace('.', '')}",
+        study_id="1",
+        study_date=study_date,
+        study_time="",
+        study_description=description,
+        series_description="",
+        modality=modality,
+        body_part=body_part,
+        institution="",
+    )
+
+
 @dataclass
 class Clinic:
     """Catalogues synthetic studies the way center/core/importer.py does."""
@@ -128,35 +165,39 @@ class Clinic:
         with transaction(self.conn):
             bundle_id = self._bundle(facility, received)
             for n in range(start, start + instances):
-                header = InstanceHeader(
-                    sop_instance_uid=f"{uid}.{n}",
-                    sop_class_uid=sop_class,
-                    study_instance_uid=uid,
-                    series_instance_uid=f"{uid}.100",
-                    transfer_syntax_uid=ExplicitVRLittleEndian,
-                    patient_id=patient,
-                    patient_name="Test^Synthetic",
-                    birth_date=birth,
-                    sex="O",
-                    accession=accession or f"A{uid.replace('.', '')}",
-                    study_id="1",
+                header = instance_header(
+                    uid,
+                    n,
                     study_date=study_date,
-                    study_time="",
-                    study_description=description,
-                    series_description="",
+                    patient=patient,
+                    birth=birth,
+                    accession=accession,
                     modality=modality,
+                    sop_class=sop_class,
                     body_part=body_part,
-                    institution="",
+                    description=description,
                 )
-                data = dicom_bytes(header, extra or {})
-                sha = hashlib.sha256(data).hexdigest() if shared_with is None else shared_with
-                path = self.store.path(sha)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if not path.exists():
-                    path.write_bytes(data)
-                entry = IndexEntry(n + 1, f"data/{n}", sha, len(data), f"{uid}/{n}.dcm", header)
+                entry = self.stored(header, n, extra, shared_with)
                 self._catalog(facility, bundle_id, entry, received)
         return uid
+
+    def stored(
+        self,
+        header: InstanceHeader,
+        n: int,
+        extra: dict[str, str] | None = None,
+        shared_with: str | None = None,
+    ) -> IndexEntry:
+        """Instance *n* of a bundle as its index entry, its object written to the store
+        (*shared_with*: the sha256 of an object already stored, the instance's bytes)."""
+        data = dicom_bytes(header, extra or {})
+        sha = hashlib.sha256(data).hexdigest() if shared_with is None else shared_with
+        path = self.store.path(sha)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_bytes(data)
+        uid = header.study_instance_uid
+        return IndexEntry(n + 1, f"data/{n}", sha, len(data), f"{uid}/{n}.dcm", header)
 
     def _catalog(self, facility: str, bundle_id: str, entry: IndexEntry, received: date) -> None:
         conn, h = self.conn, entry.header
