@@ -413,22 +413,11 @@ def _unb64(text: object) -> bytes:
 
 def generate_signing_seed() -> bytes:
     """A fresh Ed25519 private key as its 32-byte seed."""
-    # imported here: the package loads cryptography's SSH key support, 5 ms of every start
-    from cryptography.hazmat.primitives import serialization
-
-    return Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
+    return Ed25519PrivateKey.generate().private_bytes_raw()
 
 
 def public_key(seed: bytes) -> bytes:
-    from cryptography.hazmat.primitives import serialization  # see generate_signing_seed
-
-    return (
-        Ed25519PrivateKey.from_private_bytes(seed)
-        .public_key()
-        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
+    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
 
 
 def sign(seed: bytes, message: bytes) -> bytes:
