@@ -59,6 +59,22 @@ def reuse_one_heap_for_big_buffers() -> bool:
     )
 
 
+class _Pauses:
+    freeze = False  # set by freeze_after_pauses()
+
+
+def freeze_after_pauses() -> None:
+    """Make :func:`collector_paused` freeze (``gc.freeze``) what exists when a block ends well.
+
+    For a process that runs one command (the CLIs' entry points call this), whose plan lives
+    until it exits: the collector then never traverses it again, neither right after the block
+    (the first collection would go through every object made in it) nor at the interpreter's
+    exit (25 ms of a 0.37 s re-scan of 20,000 files). A cycle frozen is freed with the process,
+    which is why a long-lived one (a test run) does not call this.
+    """
+    _Pauses.freeze = True
+
+
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for a burst of allocations that makes no
@@ -69,7 +85,8 @@ def collector_paused() -> Iterator[None]:
     700 allocations, traverses the growing plan and everything the imports made, again and
     again (30 ms of the 350 ms a re-scan of 20,000 files spends planning, measured with
     gc.callbacks). Only the pydicom path of header reading leaves cycles behind (about two
-    small objects a file): they are freed when the collector runs again, at the end.
+    small objects a file): they are freed when the collector runs again, at the end, unless
+    :func:`freeze_after_pauses` was called.
     """
     if not gc.isenabled():
         yield
@@ -77,5 +94,7 @@ def collector_paused() -> Iterator[None]:
     gc.disable()
     try:
         yield
+        if _Pauses.freeze:
+            gc.freeze()
     finally:
         gc.enable()

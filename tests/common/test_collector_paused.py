@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from common import heap
 from common.heap import collector_paused
 
 
@@ -33,3 +34,22 @@ def test_a_collector_turned_off_by_the_caller_stays_off(collector_on: None) -> N
     with collector_paused():
         assert not gc.isenabled()
     assert not gc.isenabled()
+
+
+def test_what_a_one_command_process_planned_is_frozen_after_the_block(
+    collector_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With freeze_after_pauses (the CLIs' entry points), what the block made is out of the
+    collector's generations once it ends; without it, nothing is frozen."""
+    with collector_paused():
+        planned = [[i] for i in range(1000)]
+    assert gc.get_freeze_count() == 0 and gc.is_tracked(planned)
+    monkeypatch.setattr(heap._Pauses, "freeze", False)
+    heap.freeze_after_pauses()
+    try:
+        with collector_paused():
+            planned = [[i] for i in range(1000)]
+        assert gc.get_freeze_count() >= len(planned)
+        assert not any(planned is o for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
