@@ -7,8 +7,9 @@ preset. Installing rules is audited and changes no expiry by itself: ``center re
 later of the stored and the freshly computed expiry, so a rule change cannot make anything
 expire early before it is applied.
 
-:func:`expiry_for` is the hook the importer calls for every instance it catalogues. It sees the
-study as the catalog holds it plus the new instance, and the patient's other studies at the
+:func:`expiry_for` is the hook the importer calls for every instance it catalogues that adds a
+fact to its study (:func:`adds_nothing`: one that adds none cannot change any expiry). It sees
+the study as the catalog holds it plus the new instance, and the patient's other studies at the
 facility. Because one study can lengthen another's obligation (a later visit moves "8 years
 after the last visit"; a later mammogram changes "10 years if none later"), it also extends
 (never shortens) the stored expiry of the patient's studies already in the catalog, audited as
@@ -153,7 +154,8 @@ def expiry_for(
 ) -> Expiry:
     """The expiry of the study *facts* describes, as the catalog holds it plus these facts.
 
-    Called by the importer for every instance, inside its transaction. When *facts* come from
+    Called by the importer for every instance that adds a fact to its study, inside its
+    transaction. When *facts* come from
     an import (``bundle_id`` set), the new facts are recorded, and the stored expiry of this
     study and of the patient's other studies at the facility is extended where the new facts
     lengthen it (never shortened); extensions of studies catalogued by earlier imports are
