@@ -310,7 +310,7 @@ class _Known:
             if record[OPENED] is not None:
                 opened[record[FILE_KEY]] = record[OPENED]
         self.carried, self.confirmed, self.opened = carried, confirmed, opened
-        self.recorder.records.update(kept)
+        self.recorder.keep_records(kept)
         return answers
 
     def selected(self, file: SourceFile, file_key: str, state: FileState) -> _Parsed | None:

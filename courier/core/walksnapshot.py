@@ -14,8 +14,10 @@ walk that wrote anything writes its snapshot only after its own writes. A snapsh
 not open (damaged, another key) or was written by another format is ignored: the walk asks the
 journal, as it did before snapshots existed.
 
-Memory: the snapshot of a walk is held during the next one, about 0.6 KB a file (paths, keys
-and the values of the selected files' headers, shared within a study), like the plan itself.
+Memory: a walk holds the snapshot it reads and the records of the next one, about 0.75 KB a
+file (paths, keys and the values of the selected files' headers, shared within a study). A
+terminal of more than :data:`LIMIT` files gets no snapshot: its walks ask the journal, in
+memory for one chunk at a time.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from courier.core.journal import Journal
 
 _FORMAT = 1
+LIMIT = 100_000  # files of a walk with a snapshot: 75 MB at most
 # One file's answers: (file key, size, mtime_ns, state, reason, study key, sop key, rule
 # digest, header values and extra tags of a selected file or None, carried, confirmed); the
 # fields from size to rule digest are those of its FileState row (without the sealed header).
@@ -48,12 +51,25 @@ class Recorder:
 
     *stale* says whether the walk must write a new snapshot: it asked the journal for some
     file, or recorded a new decision (which, written, ended the snapshot it started from).
+    Past :data:`LIMIT` files it records nothing more and writes no snapshot.
     """
 
     def __init__(self, *, stale: bool) -> None:
         self.records: dict[str, Record] = {}
         self.stale = stale
+        self.too_many = False
         self._shared: dict[Any, Any] = {}  # values repeated from file to file, kept once
+
+    def keep_records(self, records: list[tuple[str, Record]]) -> None:
+        """Answers taken as they are from the snapshot the walk reads."""
+        if self.too_many:
+            return
+        self.records.update(records)
+        self._bound()
+
+    def _bound(self) -> None:
+        if len(self.records) > LIMIT:
+            self.records, self._shared, self.too_many = {}, {}, True
 
     def keep(
         self,
@@ -67,6 +83,8 @@ class Recorder:
     ) -> None:
         """The answer the journal holds for *relpath*, or will hold once the walk's decisions
         are written (a later answer for the same path replaces an earlier one)."""
+        if self.too_many:
+            return
         share = self._shared.setdefault
         self.records[relpath] = (
             file_key,
@@ -75,6 +93,7 @@ class Recorder:
             carried,
             confirmed,
         )
+        self._bound()
 
 
 def load(journal: Journal, facility_id: str, header_fields: str) -> dict[str, Record]:
@@ -96,6 +115,9 @@ def load(journal: Journal, facility_id: str, header_fields: str) -> dict[str, Re
 
 
 def save(journal: Journal, facility_id: str, header_fields: str, recorder: Recorder) -> None:
-    """Keep this walk's records as the facility's snapshot (after the walk's own writes)."""
+    """Keep this walk's records as the facility's snapshot (after the walk's own writes), unless
+    it walked more than :data:`LIMIT` files."""
+    if recorder.too_many:
+        return
     payload = marshal.dumps((_FORMAT, header_fields, recorder.records))
     journal.put_walk_snapshot(facility_id, payload)

@@ -256,3 +256,20 @@ def test_a_snapshot_that_does_not_open_is_ignored(
     lookups.clear()
     scan(device, settings(terminal.root), NOW)
     assert lookups == []
+
+
+def test_a_terminal_of_too_many_files_gets_no_snapshot(
+    device: UnlockedDevice,
+    terminal: Terminal,
+    lookups: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the limit a walk keeps no records (its memory stays one chunk's) and every walk
+    asks the journal, with the same result."""
+    monkeypatch.setattr(walksnapshot, "LIMIT", 3)
+    first = scan(device, settings(terminal.root), NOW)
+    assert _snapshots(device) == 0
+    lookups.clear()
+    second = scan(device, settings(terminal.root), NOW)
+    assert lookups and _snapshots(device) == 0
+    assert second.to_dict()["studies"] == first.to_dict()["studies"]
