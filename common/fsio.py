@@ -8,9 +8,11 @@ directory, as borg's ``SaveFile``. A crash leaves either the old or the new cont
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +26,52 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sync_file_systems(dirs: Iterable[Path]) -> None:
+    """Make what was created or renamed in *dirs* durable: one ``syncfs(2)`` per file system
+    they are on, where fsyncing each directory would commit the file system's journal once a
+    directory (an import of 2,452 objects touches some 2,600 directories of the object store:
+    about 0.3 s of directory fsyncs). Without syncfs (not Linux), each directory is fsynced.
+
+    syncfs flushes the whole file system, other writers' data included, and reports an error
+    of that flush (its journal commit); the files' own data must have been fsynced already (a
+    write-back error that happened earlier is reported by the file's fsync, not here).
+    """
+    if _libc_syncfs() is None:
+        for directory in dict.fromkeys(dirs):
+            fsync_dir(directory)
+        return
+    one_per_device: dict[int, Path] = {}
+    for directory in dirs:
+        one_per_device.setdefault(directory.stat().st_dev, directory)
+    for directory in one_per_device.values():
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            syncfs(fd)
+        finally:
+            os.close(fd)
+
+
+def syncfs(fd: int) -> None:
+    """``syncfs(2)`` of the file system holding *fd*, raising OSError as ``os.fsync`` does
+    (Python has no ``os.syncfs``; the fault-injection tools count it as an fsync)."""
+    call = _libc_syncfs()
+    if call is None:
+        raise OSError(38, "syncfs is not available here")
+    if call(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+@functools.cache
+def _libc_syncfs() -> Callable[[int], int] | None:
+    try:
+        call = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    call.argtypes, call.restype = [ctypes.c_int], ctypes.c_int
+    return call
 
 
 def temp_path_for(path: Path) -> Path:

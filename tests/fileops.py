@@ -10,7 +10,8 @@ same operation for each of them. Counted, in the order a run makes them:
   opened for writing through ``open``, ``io.open``, ``os.fdopen`` or ``Path.open`` /
   ``write_bytes`` / ``write_text`` (buffered writes: :func:`common.fsio.atomic_write`, tag
   files, receipts, configuration);
-* ``fsync``: ``os.fsync`` and ``os.fdatasync``;
+* ``fsync``: ``os.fsync``, ``os.fdatasync`` and ``common.fsio.syncfs`` (syncfs(2), through
+  ctypes);
 * ``replace``: ``os.replace`` and ``os.rename`` (``Path.replace`` / ``rename`` call them);
 * ``mkdir``: ``os.mkdir``, only when asked for.
 
@@ -112,8 +113,11 @@ def install(on_op: OnOp, kinds: Iterable[str] = DEFAULT_KINDS) -> Callable[[], N
         patch(io, "open", open_)
         patch(builtins, "open", open_)
     if "fsync" in wanted:
+        from common import fsio
+
         for name in ("fsync", "fdatasync"):
             patch(os, name, _before(on_op, "fsync", getattr(os, name), _synced_path))
+        patch(fsio, "syncfs", _before(on_op, "fsync", fsio.syncfs, _synced_path))
     if "replace" in wanted:
         for name in ("replace", "rename"):
             patch(os, name, _before(on_op, "replace", getattr(os, name), _target_path))

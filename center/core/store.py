@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from common.errors import ArchiveFull, StorageError
-from common.fsio import fsync_dir
+from common.fsio import fsync_dir, sync_file_systems
 
 
 def _storage_error(exc: OSError, what: str) -> StorageError:
@@ -97,13 +96,11 @@ class ObjectStore:
             raise _storage_error(exc, sha256) from exc
         return changed
 
-    def sync_dirs(self, dirs: Iterable[Path], *, threads: int = 8) -> None:
-        """fsync *dirs*, several at once: the file system commits concurrent directory
-        fsyncs together (one journal commit for many)."""
-        unique = sorted(set(dirs))
+    def sync_dirs(self, dirs: Iterable[Path]) -> None:
+        """Make the entries :meth:`place` changed in *dirs* durable (one syncfs of the file
+        system, not one fsync a directory: common.fsio.sync_file_systems)."""
         try:
-            with ThreadPoolExecutor(threads, "store-dirsync") as pool:
-                list(pool.map(fsync_dir, unique))
+            sync_file_systems(dirs)
         except OSError as exc:
             raise _storage_error(exc, "directories") from exc
 

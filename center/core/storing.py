@@ -19,8 +19,9 @@ rejected with its reason. What this module changes is the scheduling:
   :data:`FLUSHERS` threads, and it renames each into place, strictly in index order, once its
   fsync is done (at most :data:`LAG` objects behind). Every rename is made by that one thread
   in order, so the sequence of renames is the same from run to run;
-* the directories the renames touched are fsynced together, :data:`DIR_BATCH` at a time and
-  the rest at the end (DESIGN.md s6: objects first), before this returns: the caller's
+* the renames are made durable together (one syncfs of the file system,
+  :func:`common.fsio.sync_file_systems`, once :data:`DIR_BATCH` directories were touched and
+  at the end; DESIGN.md s6: objects first), before this returns: the caller's
   catalog transaction still comes after every object is durable, and a crash before it
   leaves at most unreferenced objects.
 
@@ -65,7 +66,7 @@ READ_AHEAD = 8 << 20  # ciphertext read ahead of the decryption
 WRITE_BEHIND = 16 << 20  # plaintext decrypted, waiting to be checked and written
 LAG = 16  # objects written ahead of the one being renamed
 FLUSHERS = 4  # fsyncs waiting for the disk at once
-DIR_BATCH = 1024  # touched directories fsynced together while storing goes on
+DIR_BATCH = 1024  # touched directories made durable together while storing goes on
 READERS = 2
 CHECKERS = 2
 
