@@ -50,20 +50,38 @@ def _entry(item: dict[str, Any]) -> IndexEntry:
 
 
 class BundleIndex:
-    """The decrypted index, spooled to an anonymous temporary file and read line by line."""
+    """The decrypted index, spooled to an anonymous temporary file and read line by line.
+
+    An import goes through it four times (checks, storing, catalog, receipt); the entries of
+    an index of up to :data:`KEPT_ENTRIES` objects are kept after the first whole pass (about
+    1.5 KB each), a bigger index is read from the spool each time (memory stays flat).
+    """
+
+    KEPT_ENTRIES = 10_000
 
     def __init__(self, spool: BinaryIO, header: dict[str, Any]) -> None:
         self._spool = spool
         self.header = header
+        self._kept: list[IndexEntry] | None = None
 
     def __iter__(self) -> Iterator[IndexEntry]:
+        if self._kept is not None:
+            yield from self._kept
+            return
+        kept: list[IndexEntry] | None = []
         self._spool.seek(0)
         self._spool.readline()
         for number, line in enumerate(self._spool, start=2):
             try:
-                yield _entry(json.loads(line))
+                entry = _entry(json.loads(line))
             except (ValueError, KeyError, TypeError) as exc:
                 raise BundleDamaged(f"{fmt.INDEX} entry on line {number} is malformed") from exc
+            if kept is not None:
+                kept.append(entry)
+                if len(kept) > self.KEPT_ENTRIES:
+                    kept = None
+            yield entry
+        self._kept = kept
 
     def close(self) -> None:
         self._spool.close()
