@@ -16,7 +16,6 @@ import typer
 from common.boundary import DEBUG_VARIABLE
 from common.clihelp import one_line_summaries
 from common.environment import Environment
-from common.heap import freeze_after_pauses
 from courier.cli import bundle as bundle_cli
 from courier.cli import deliver as deliver_cli
 from courier.cli import device as device_cli
@@ -84,5 +83,4 @@ one_line_summaries(app)
 
 
 def main() -> None:
-    freeze_after_pauses()  # one command per process: its plan is never collected
     app()

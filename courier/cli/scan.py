@@ -29,6 +29,7 @@ def scan(
     """Show what a pull would take (studies, instances, sizes; what is already carried or
     confirmed stored; what is skipped and why), without copying anything."""
     # imported when the command runs, not when `courier` starts (docs/performance.md)
+    from common.heap import frozen_after_pauses
     from courier.core.facilities import VisitOverrides, visit_settings
     from courier.core.scan import scan as run_scan
 
@@ -36,7 +37,8 @@ def scan(
     overrides = VisitOverrides(source=source, rule=rule, capacity_threshold=capacity_threshold)
     settings = visit_settings(st.home.root, facility, overrides)
     unlocked = st.unlock()
-    with cli_progress(not as_json) as progress:
+    # the plan lives until the command ends: frozen, the collector never goes through it again
+    with cli_progress(not as_json) as progress, frozen_after_pauses():
         result = run_scan(unlocked, settings, st.env.now(), progress)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -180,8 +180,12 @@ def plan_folder(
     progress: Progress | None = None,
     *,
     reader: HeaderReader | None = None,
+    keep_snapshot: bool = True,
 ) -> Plan:
     """Walk the terminal folder and decide, per file, whether it is taken and why not.
+
+    The walk reads the last walk's snapshot; it leaves one of its own unless *keep_snapshot*
+    is false (a pull: its own writes would end it at once).
 
     *reader* parses one file's header (default :func:`read_header_values`). Headers are read
     by a few threads ahead of the walk (reading a cold file is mostly waiting for the disk);
@@ -196,7 +200,7 @@ def plan_folder(
     progress.phase("scan", None)
     pending: deque[tuple[SourceFile, str, _Job]] = deque()
     with collector_paused(), ThreadPoolExecutor(_READERS, "scan-read") as pool:
-        known = _Known(journal, facility_id, digest)  # its snapshot: many objects, no cycles
+        known = _Known(journal, facility_id, digest, keep_snapshot)  # many objects, no cycles
         buffer = _StateBuffer(journal, facility_id, known.recorder)
         for chunk in _chunks(walk_folder(root), _CHUNK):
             answers = known.look_up(chunk)
@@ -245,14 +249,14 @@ class _Known:
     """What the journal knows, looked up once per chunk of the walk rather than once per file:
     from the last walk's snapshot when it answers for the whole chunk, else from the journal."""
 
-    def __init__(self, journal: Journal, facility_id: str, digest: str) -> None:
+    def __init__(self, journal: Journal, facility_id: str, digest: str, keeping: bool) -> None:
         self.journal, self.facility_id, self.digest = journal, facility_id, digest
         self.values: dict[str, str] = {}  # header values seen, each kept once
         self.carried: set[str] = set()  # of the current chunk's selected files
         self.confirmed: set[str] = set()  # of the current chunk's carried files
         self.opened: dict[str, _Opened] = {}  # the current chunk's selected files, by file key
         self.snapshot = walksnapshot.load(journal, facility_id, _HEADER_FIELDS)
-        self.recorder = Recorder(stale=not self.snapshot)
+        self.recorder = Recorder(stale=not self.snapshot, keeping=keeping)
 
     def look_up(self, chunk: list[SourceFile]) -> list[tuple[str, FileState | None]]:
         """Each file's key and recorded decision, and which of the chunk's instances are

@@ -98,7 +98,10 @@ def pull(
         client = node_client(source) if isinstance(source, NodeSource) else None
         rule = load_rule(settings, source)
         for _round in range(_ROUNDS):
-            plan, capacity = plan_visit(journal, settings, source, rule, progress, client)
+            # it reads a scan's snapshot, and keeps none: its own writes would end it at once
+            plan, capacity = plan_visit(
+                journal, settings, source, rule, progress, client, keep_snapshot=False
+            )
             result.plan, result.capacity = plan, capacity
             if not plan.candidates and not plan.node_studies and bundle_id is None:
                 _visit_without_bundle(unlocked, journal, settings, now, result)

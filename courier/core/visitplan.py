@@ -46,13 +46,18 @@ def plan_visit(
     rule: SelectionRule,
     progress: Progress,
     client: NodeClient | None = None,
+    *,
+    keep_snapshot: bool = True,
 ) -> tuple[Plan, Capacity | None]:
-    """Plan the visit and, for a folder, assess the terminal's capacity."""
+    """Plan the visit and, for a folder, assess the terminal's capacity (*keep_snapshot*:
+    see :func:`courier.core.plan.plan_folder`)."""
     if client is not None:
         return plan_node(journal, client, rule, progress), None
     if not isinstance(source, FolderSource):
         raise ValueError("a DICOM node source needs its client")
-    plan = plan_folder(journal, settings.facility_id, source.root, rule, progress)
+    plan = plan_folder(
+        journal, settings.facility_id, source.root, rule, progress, keep_snapshot=keep_snapshot
+    )
     journal.note_largest_study(settings.facility_id, plan.largest_study)
     configured = (
         parse_threshold(settings.capacity_threshold) if settings.capacity_threshold else None

@@ -51,25 +51,26 @@ class Recorder:
 
     *stale* says whether the walk must write a new snapshot: it asked the journal for some
     file, or recorded a new decision (which, written, ended the snapshot it started from).
-    Past :data:`LIMIT` files it records nothing more and writes no snapshot.
+    Past :data:`LIMIT` files, or when *keeping* is false, it records nothing (more) and writes
+    no snapshot.
     """
 
-    def __init__(self, *, stale: bool) -> None:
+    def __init__(self, *, stale: bool, keeping: bool = True) -> None:
         self.records: dict[str, Record] = {}
         self.stale = stale
-        self.too_many = False
+        self.keeping = keeping
         self._shared: dict[Any, Any] = {}  # values repeated from file to file, kept once
 
     def keep_records(self, records: list[tuple[str, Record]]) -> None:
         """Answers taken as they are from the snapshot the walk reads."""
-        if self.too_many:
+        if not self.keeping:
             return
         self.records.update(records)
         self._bound()
 
     def _bound(self) -> None:
         if len(self.records) > LIMIT:
-            self.records, self._shared, self.too_many = {}, {}, True
+            self.records, self._shared, self.keeping = {}, {}, False
 
     def keep(
         self,
@@ -83,7 +84,7 @@ class Recorder:
     ) -> None:
         """The answer the journal holds for *relpath*, or will hold once the walk's decisions
         are written (a later answer for the same path replaces an earlier one)."""
-        if self.too_many:
+        if not self.keeping:
             return
         share = self._shared.setdefault
         self.records[relpath] = (
@@ -117,7 +118,7 @@ def load(journal: Journal, facility_id: str, header_fields: str) -> dict[str, Re
 def save(journal: Journal, facility_id: str, header_fields: str, recorder: Recorder) -> None:
     """Keep this walk's records as the facility's snapshot (after the walk's own writes), unless
     it walked more than :data:`LIMIT` files."""
-    if recorder.too_many:
+    if not recorder.keeping:
         return
     payload = marshal.dumps((_FORMAT, header_fields, recorder.records))
     journal.put_walk_snapshot(facility_id, payload)

@@ -273,3 +273,17 @@ def test_a_terminal_of_too_many_files_gets_no_snapshot(
     second = scan(device, settings(terminal.root), NOW)
     assert lookups and _snapshots(device) == 0
     assert second.to_dict()["studies"] == first.to_dict()["studies"]
+
+
+def test_a_pull_reads_a_snapshot_and_keeps_none(
+    device: UnlockedDevice, drive: Drive, terminal: Terminal, lookups: list[int]
+) -> None:
+    """The pull after a scan asks the journal nothing while planning; having written, it
+    leaves no snapshot (its writes ended the scan's; keeping its own would be wasted)."""
+    scan(device, settings(terminal.root), NOW)
+    lookups.clear()
+    first = pull(device, settings=settings(terminal.root), drive=drive, now=NOW)
+    assert first.instances == len(a_instances(terminal)) and _snapshots(device) == 0
+    assert lookups == []  # planned from the scan's snapshot
+    pull(device, settings=settings(terminal.root), drive=drive, now=NOW)  # nothing to take
+    assert _snapshots(device) == 0
