@@ -23,6 +23,7 @@ memory for one chunk at a time.
 from __future__ import annotations
 
 import marshal
+import sys
 from typing import TYPE_CHECKING, Any
 
 from common.errors import KeyFileError
@@ -31,7 +32,8 @@ from courier.core.journal import FileState
 if TYPE_CHECKING:
     from courier.core.journal import Journal
 
-_FORMAT = 1
+# marshal's format may change between Python versions: a snapshot says which one wrote it.
+_FORMAT = (1, tuple(sys.version_info[:2]))
 LIMIT = 100_000  # files of a walk with a snapshot: 75 MB at most
 # One file's answers: (file key, size, mtime_ns, state, reason, study key, sop key, rule
 # digest, header values and extra tags of a selected file or None, carried, confirmed); the
@@ -101,7 +103,7 @@ def load(journal: Journal, facility_id: str, header_fields: str) -> dict[str, Re
     """The last walk's records of *facility_id* by path; empty when there is no valid one."""
     try:
         payload = journal.walk_snapshot(facility_id)
-    except KeyFileError:  # damaged, or sealed with another key: ask the journal
+    except (KeyFileError, ValueError):  # damaged (even cut short), or another key: ask the journal
         return {}
     if payload is None:
         return {}

@@ -241,14 +241,15 @@ def test_confirmations_and_releases_are_planned_as_the_journal_says(
     assert len(twice().candidates) == len(stored) - 2
 
 
+@pytest.mark.parametrize("damage", ["zeroblob(64)", "x'00'"], ids=["altered", "cut short"])
 def test_a_snapshot_that_does_not_open_is_ignored(
-    device: UnlockedDevice, terminal: Terminal, lookups: list[int], monkeypatch: pytest.MonkeyPatch
+    device: UnlockedDevice, terminal: Terminal, lookups: list[int], damage: str
 ) -> None:
     """A damaged snapshot is not trusted: the walk asks the journal and writes a new one."""
     first = scan(device, settings(terminal.root), NOW)
     conn = sqlite3.connect(device.device.home.journal)
     with conn:
-        conn.execute("UPDATE walk_snapshots SET snapshot = zeroblob(64)")
+        conn.execute(f"UPDATE walk_snapshots SET snapshot = {damage}")  # noqa: S608 - constants
     conn.close()
     lookups.clear()
     second = scan(device, settings(terminal.root), NOW)
@@ -287,3 +288,15 @@ def test_a_pull_reads_a_snapshot_and_keeps_none(
     assert lookups == []  # planned from the scan's snapshot
     pull(device, settings=settings(terminal.root), drive=drive, now=NOW)  # nothing to take
     assert _snapshots(device) == 0
+
+
+def test_a_snapshot_written_by_another_python_is_ignored(
+    device: UnlockedDevice, terminal: Terminal, lookups: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """marshal's format may change between Python versions: a snapshot another one wrote is
+    not read, the journal is asked."""
+    scan(device, settings(terminal.root), NOW)
+    monkeypatch.setattr(walksnapshot, "_FORMAT", (1, (2, 7)))
+    lookups.clear()
+    scan(device, settings(terminal.root), NOW)
+    assert lookups
