@@ -31,8 +31,9 @@ def fsync_dir(path: Path) -> None:
 def sync_file_systems(dirs: Iterable[Path]) -> None:
     """Make what was created or renamed in *dirs* durable: one ``syncfs(2)`` per file system
     they are on, where fsyncing each directory would commit the file system's journal once a
-    directory (an import of 2,452 objects touches some 2,600 directories of the object store:
-    about 0.3 s of directory fsyncs). Without syncfs (not Linux), each directory is fsynced.
+    directory (an import of 2,452 objects into a fresh archive fsynced 3,231 directories of the
+    object store, new ``ab/`` and ``ab/cd/`` folders: 0.11 s a batch of 1,024). Without syncfs
+    (not Linux), each directory is fsynced.
 
     syncfs flushes the whole file system, other writers' data included, and reports an error
     of that flush (its journal commit); the files' own data must have been fsynced already (a

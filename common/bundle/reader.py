@@ -54,7 +54,8 @@ class BundleIndex:
 
     An import goes through it four times (checks, storing, catalog, receipt); the entries of
     an index of up to :data:`KEPT_ENTRIES` objects are kept after the first whole pass (about
-    1.5 KB each), a bigger index is read from the spool each time (memory stays flat).
+    1.8 KB each: 4.5 MB for 2,452), a bigger index is read from the spool each time (memory
+    stays flat).
     """
 
     KEPT_ENTRIES = 10_000
